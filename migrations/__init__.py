@@ -1,0 +1,1 @@
+"""yoyo SQL migrations, shipped as package data (see pyproject)."""

@@ -1,0 +1,189 @@
+"""Configuration from the environment, parsed once and validated as a whole.
+
+Only this module (and `cli`) reads `os.environ`. `load_settings` collects every
+problem before failing, so an operator fixes them all in one go.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from openbook.errors import ConfigError
+
+Component = Literal["api", "worker", "migrate", "token", "db"]
+
+JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256")
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    dsn: str
+    pool_min: int = 2
+    pool_max: int = 10
+    # Every statement runs under this timeout (asyncpg `command_timeout`).
+    command_timeout_s: float = 10.0
+    connect_timeout_s: float = 5.0
+    startup_wait_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    host: str
+    port: int
+    password: str
+    db: int
+    connect_timeout_s: float = 5.0
+    startup_wait_s: float = 30.0
+
+    @property
+    def addr(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class JwtSettings:
+    algorithm: str
+    key: str
+    issuer: str | None = None
+    audience: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: DatabaseSettings
+    redis: RedisSettings | None = None
+    jwt: JwtSettings | None = None
+    app_port: int = 8080
+    storage_path: Path | None = None
+    themes_path: tuple[Path, ...] = ()
+    worker_name: str = field(default_factory=socket.gethostname)
+    worker_claim_idle_ms: int = 60_000
+    max_body_bytes: int = 64 * 1024 * 1024
+
+
+def _int(env: Mapping[str, str], name: str, problems: list[str], *, lo: int, hi: int) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        problems.append(f"{name} is missing")
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        problems.append(f"{name} must be an integer, got {raw!r}")
+        return None
+    if not lo <= value <= hi:
+        problems.append(f"{name} must be between {lo} and {hi}, got {value}")
+        return None
+    return value
+
+
+def _dsn(env: Mapping[str, str], problems: list[str]) -> str | None:
+    dsn = env.get("DB_DSN", "")
+    if not dsn:
+        problems.append("DB_DSN is missing")
+        return None
+    parsed = urlparse(dsn)
+    if parsed.scheme not in ("postgres", "postgresql") or not parsed.hostname or not parsed.path.strip("/"):
+        problems.append("DB_DSN must look like postgres://user:pw@host:port/dbname")
+        return None
+    return dsn
+
+
+def _redis(env: Mapping[str, str], problems: list[str]) -> RedisSettings | None:
+    addr = env.get("REDIS_ADDR", "")
+    host, port = "", None
+    if not addr:
+        problems.append("REDIS_ADDR is missing")
+    else:
+        host, _, port_text = addr.rpartition(":")
+        try:
+            port = int(port_text)
+        except ValueError:
+            port = None
+        if not host or port is None or not 0 < port < 65536:
+            problems.append(f"REDIS_ADDR must be host:port, got {addr!r}")
+            port = None
+    if "REDIS_PASSWORD" not in env:
+        problems.append("REDIS_PASSWORD is missing (set it empty when Redis has no password)")
+    db = _int(env, "REDIS_DB", problems, lo=0, hi=1_000_000)
+    if port is None or db is None or "REDIS_PASSWORD" not in env:
+        return None
+    return RedisSettings(host=host, port=port, password=env["REDIS_PASSWORD"], db=db)
+
+
+def _jwt(env: Mapping[str, str], problems: list[str]) -> JwtSettings | None:
+    algorithm = env.get("JWT_ALGORITHM", "HS256") or "HS256"
+    if algorithm not in JWT_ALGORITHMS:
+        problems.append(f"JWT_ALGORITHM must be one of {', '.join(JWT_ALGORITHMS)}, got {algorithm!r}")
+        return None
+    if algorithm.startswith("HS"):
+        key = env.get("JWT_SECRET", "")
+        if not key:
+            problems.append("JWT_SECRET is missing")
+            return None
+        if len(key.encode()) < 32:
+            problems.append("JWT_SECRET must be at least 32 bytes")
+            return None
+    else:
+        key = env.get("JWT_PUBLIC_KEY", "")
+        if "BEGIN PUBLIC KEY" not in key:
+            problems.append(f"JWT_PUBLIC_KEY must hold a PEM public key for {algorithm}")
+            return None
+    return JwtSettings(
+        algorithm=algorithm,
+        key=key,
+        issuer=env.get("JWT_ISSUER") or None,
+        audience=env.get("JWT_AUDIENCE") or None,
+    )
+
+
+def _storage(env: Mapping[str, str], problems: list[str]) -> Path | None:
+    raw = env.get("STORAGE_PATH", "")
+    if not raw:
+        problems.append("STORAGE_PATH is missing")
+        return None
+    path = Path(raw)
+    if not path.is_dir():
+        problems.append(f"STORAGE_PATH {raw!r} is not an existing directory")
+        return None
+    if not os.access(path, os.W_OK | os.X_OK):
+        problems.append(f"STORAGE_PATH {raw!r} is not writable")
+        return None
+    return path.resolve()
+
+
+def load_settings(component: Component, env: Mapping[str, str] | None = None) -> Settings:
+    """Parse the environment for one component; raise ConfigError naming every problem."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    dsn = _dsn(env, problems) if component != "token" else ""
+    needs_redis = component in ("api", "worker")
+    redis = _redis(env, problems) if needs_redis else None
+    jwt = _jwt(env, problems) if component in ("api", "token") else None
+    port = _int(env, "APP_PORT", problems, lo=1, hi=65535) if component == "api" else 8080
+    storage = _storage(env, problems) if component in ("api", "worker") else None
+    claim_idle = 60_000
+    if env.get("WORKER_CLAIM_IDLE_MS"):
+        claim_idle = _int(env, "WORKER_CLAIM_IDLE_MS", problems, lo=1000, hi=86_400_000) or claim_idle
+    themes = tuple(Path(p) for p in env.get("THEMES_PATH", "").split(":") if p)
+    problems.extend(f"THEMES_PATH entry {str(p)!r} is not a directory" for p in themes if not p.is_dir())
+    if component == "token" and jwt is not None and not jwt.algorithm.startswith("HS"):
+        problems.append("openbook token can only sign with an HS* algorithm and JWT_SECRET")
+    if problems or dsn is None or (needs_redis and redis is None) or port is None:
+        raise ConfigError(problems)
+    return Settings(
+        database=DatabaseSettings(dsn=dsn),
+        redis=redis,
+        jwt=jwt,
+        app_port=port,
+        storage_path=storage,
+        themes_path=themes,
+        worker_name=env.get("WORKER_NAME") or socket.gethostname(),
+        worker_claim_idle_ms=claim_idle,
+    )

@@ -1,0 +1,93 @@
+"""The PostgreSQL object store: `ObjectSource` over the `objects` table, plus writes.
+
+Objects are immutable and keyed by (workspace, hash), so a process-wide LRU of
+raw objects is always correct; it is keyed by workspace, so it never crosses
+tenants. Writes are idempotent (`ON CONFLICT DO NOTHING`) and happen before
+any head moves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from openbook.store.objects import ObjectId, RawObject
+
+CACHE_MAX_OBJECTS = 200_000
+# Blobs are cached only when small: trees and commits are what walks reread.
+CACHE_MAX_BLOB_BYTES = 16 * 1024
+
+
+class ObjectCache:
+    """A bounded LRU of raw objects keyed by (workspace, id)."""
+
+    def __init__(self, max_objects: int = CACHE_MAX_OBJECTS) -> None:
+        self._items: OrderedDict[tuple[uuid.UUID, ObjectId], RawObject] = OrderedDict()
+        self._max = max_objects
+
+    def get(self, workspace_id: uuid.UUID, oid: ObjectId) -> RawObject | None:
+        key = (workspace_id, oid)
+        obj = self._items.get(key)
+        if obj is not None:
+            self._items.move_to_end(key)
+        return obj
+
+    def put(self, workspace_id: uuid.UUID, oid: ObjectId, obj: RawObject) -> None:
+        if obj.kind == "blob" and len(obj.payload) > CACHE_MAX_BLOB_BYTES:
+            return
+        self._items[(workspace_id, oid)] = obj
+        self._items.move_to_end((workspace_id, oid))
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
+
+
+SHARED_CACHE = ObjectCache()
+
+
+class PgObjectSource:
+    """Reads one workspace's objects in batches: one query per `get_many` call."""
+
+    def __init__(self, db: Any, workspace_id: uuid.UUID, cache: ObjectCache | None = SHARED_CACHE) -> None:
+        self._db = db  # a pool or a connection: anything with `fetch`
+        self._workspace_id = workspace_id
+        self._cache = cache
+
+    async def get_many(self, ids: Collection[ObjectId]) -> Mapping[ObjectId, RawObject]:
+        found: dict[ObjectId, RawObject] = {}
+        missing: list[str] = []
+        for oid in ids:
+            cached = self._cache.get(self._workspace_id, oid) if self._cache else None
+            if cached is None:
+                missing.append(oid)
+            else:
+                found[oid] = cached
+        if missing:
+            rows = await self._db.fetch(
+                "SELECT hash, kind, data FROM objects WHERE workspace_id = $1 AND hash = ANY($2::text[])",
+                self._workspace_id, missing,
+            )
+            for row in rows:
+                oid = ObjectId(row["hash"])
+                obj = RawObject(row["kind"], bytes(row["data"]))
+                found[oid] = obj
+                if self._cache:
+                    self._cache.put(self._workspace_id, oid, obj)
+        return found
+
+
+async def write_objects(conn: Any, workspace_id: uuid.UUID, objects: Mapping[ObjectId, RawObject]) -> int:
+    """Insert objects idempotently in one statement; return how many were new."""
+    if not objects:
+        return 0
+    hashes = list(objects)
+    kinds = [objects[h].kind for h in hashes]
+    payloads = [objects[h].payload for h in hashes]
+    result: str = await conn.execute(
+        "INSERT INTO objects (workspace_id, hash, kind, data)"
+        " SELECT $1, h, k, d FROM unnest($2::text[], $3::text[], $4::bytea[]) AS t(h, k, d)"
+        " ON CONFLICT DO NOTHING",
+        workspace_id, hashes, kinds, payloads,
+    )
+    return int(result.rsplit(" ", 1)[-1])

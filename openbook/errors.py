@@ -1,0 +1,118 @@
+"""Every error OpenBook raises on purpose, under one root.
+
+    OpenBookError
+    ├── ConfigError          configuration invalid (cli exits 2)
+    ├── InvalidRequest       bad input: 400 invalid_request
+    │   ├── InvalidPath      a content path breaks the path rules
+    │   ├── InvalidRef       a malformed branch name or commit id
+    │   └── RenderError      content cannot be rendered (file + cause)
+    ├── Unauthorized         401: missing, expired or forged token
+    ├── Forbidden            403: valid token without the role
+    ├── NotFound             404: absent, or another workspace's
+    ├── Conflict             409 conflict
+    │   ├── AlreadyExists    409 already_exists
+    │   ├── StaleHead        409 stale_head (details.current_head)
+    │   └── MergeConflict    409 merge_conflict (details.conflicts)
+    ├── TooLarge             413 too_large
+    ├── Unavailable          503: a backing service did not answer in time
+    └── CorruptObject        500: a stored object is missing or undecodable
+
+The API maps these to HTTP in exactly one place (`openbook.api.errors`).
+Adapters translate asyncpg/redis exceptions into these at their boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OpenBookError(Exception):
+    """Root of all OpenBook errors; carries an API code and JSON details."""
+
+    code = "internal"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+
+class ConfigError(OpenBookError):
+    """Raised by `openbook.config` with every problem found, one per line."""
+
+    code = "config"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems), {"problems": problems})
+        self.problems = problems
+
+
+class InvalidRequest(OpenBookError):
+    code = "invalid_request"
+
+
+class InvalidPath(InvalidRequest):
+    """A content path is not a clean relative POSIX path (details.path)."""
+
+
+class InvalidRef(InvalidRequest):
+    """A branch name or commit id is malformed (details.ref)."""
+
+
+class RenderError(InvalidRequest):
+    """Content cannot be rendered; message names the file and the cause."""
+
+    def __init__(self, path: str, cause: str) -> None:
+        super().__init__(f"{path}: {cause}", {"path": path, "cause": cause})
+        self.path = path
+        self.cause = cause
+
+
+class Unauthorized(OpenBookError):
+    code = "unauthorized"
+
+
+class Forbidden(OpenBookError):
+    code = "forbidden"
+
+
+class NotFound(OpenBookError):
+    code = "not_found"
+
+
+class Conflict(OpenBookError):
+    code = "conflict"
+
+
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+
+class StaleHead(Conflict):
+    """The branch head is not the expected one (details.current_head)."""
+
+    code = "stale_head"
+
+
+class MergeConflict(Conflict):
+    """A merge with strategy `fail` met conflicts (details.conflicts)."""
+
+    code = "merge_conflict"
+
+
+class TooLarge(OpenBookError):
+    code = "too_large"
+
+
+class Unavailable(OpenBookError):
+    code = "unavailable"
+
+
+class CorruptObject(OpenBookError):
+    """The content store met a missing or undecodable object (details.id).
+
+    Raised by `openbook.store` when a reference inside the store does not
+    resolve; an integrity failure (see `openbook fsck`), never bad input.
+    """
+
+    code = "corrupt_object"

@@ -1,0 +1,73 @@
+"""Configuration: every problem reported at once, exit 2 before any connection."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from openbook.config import load_settings
+from openbook.errors import ConfigError
+
+SECRET = "s" * 40
+
+
+def good_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "DB_DSN": "postgres://u:p@127.0.0.1:5432/db",
+        "REDIS_ADDR": "127.0.0.1:6379",
+        "REDIS_PASSWORD": "",
+        "REDIS_DB": "0",
+        "APP_PORT": "8080",
+        "STORAGE_PATH": str(tmp_path),
+        "JWT_SECRET": SECRET,
+    }
+
+
+def test_valid_environment_parses(tmp_path: Path) -> None:
+    settings = load_settings("api", good_env(tmp_path))
+    assert settings.app_port == 8080
+    assert settings.redis is not None and settings.redis.addr == "127.0.0.1:6379"
+    assert settings.jwt is not None and settings.jwt.algorithm == "HS256"
+    assert settings.storage_path == tmp_path.resolve()
+    assert settings.worker_claim_idle_ms == 60_000
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    env = {"DB_DSN": "mysql://x", "REDIS_ADDR": "nohost", "REDIS_DB": "zero", "APP_PORT": "99999",
+           "STORAGE_PATH": str(tmp_path / "missing"), "JWT_SECRET": "short"}
+    with pytest.raises(ConfigError) as info:
+        load_settings("api", env)
+    text = "\n".join(info.value.problems)
+    for name in ("DB_DSN", "REDIS_ADDR", "REDIS_PASSWORD", "REDIS_DB", "APP_PORT", "STORAGE_PATH", "JWT_SECRET"):
+        assert name in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("REDIS_DB", "-1"), ("APP_PORT", "http"), ("WORKER_CLAIM_IDLE_MS", "soon"), ("JWT_ALGORITHM", "none"),
+     ("THEMES_PATH", "/nonexistent/themes")],
+)
+def test_malformed_values_are_refused(tmp_path: Path, name: str, value: str) -> None:
+    env = good_env(tmp_path) | {name: value}
+    with pytest.raises(ConfigError) as info:
+        load_settings("api", env)
+    assert any(name in p for p in info.value.problems)
+
+
+def test_worker_does_not_need_jwt_or_port(tmp_path: Path) -> None:
+    env = {k: v for k, v in good_env(tmp_path).items() if k not in ("JWT_SECRET", "APP_PORT")}
+    settings = load_settings("worker", env | {"WORKER_NAME": "w1"})
+    assert settings.worker_name == "w1"
+
+
+@pytest.mark.parametrize("command", ["api", "worker", "migrate"])
+def test_cli_exits_2_naming_problems_before_connecting(command: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "openbook.cli", command], env={"PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "DB_DSN is missing" in result.stderr
+    if command != "migrate":
+        assert "REDIS_ADDR is missing" in result.stderr and "STORAGE_PATH is missing" in result.stderr
