@@ -9,13 +9,17 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
+from openbook.api.auth import mint_token
+from openbook.config import Settings, load_settings
 from openbook.db.migrate import apply_migrations
 from openbook.devstack import PostgresServer, RedisServer
 
@@ -50,8 +54,8 @@ def db_dsn(pg_server: PostgresServer) -> str:
 
 @pytest.fixture
 async def db_pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    from openbook.db.pool import create_pool
     from openbook.config import DatabaseSettings
+    from openbook.db.pool import create_pool
 
     pool = await create_pool(DatabaseSettings(dsn=db_dsn, pool_min=1, pool_max=20))
     yield pool
@@ -65,3 +69,43 @@ async def workspace_id(db_pool: asyncpg.Pool) -> uuid.UUID:
 
     ws = await create_workspace(db_pool, f"t-{uuid.uuid4().hex[:12]}", "test workspace")
     return ws.id
+
+
+JWT_TEST_SECRET = "test-secret-" + "x" * 40
+
+
+@pytest.fixture
+def api_settings(pg_server: PostgresServer, redis_server: RedisServer, tmp_path: Path) -> Settings:
+    """Settings for an in-process API on the session's PostgreSQL and Redis."""
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    return load_settings("api", {
+        "DB_DSN": pg_server.dsn,
+        "REDIS_ADDR": redis_server.addr,
+        "REDIS_PASSWORD": "",
+        "REDIS_DB": "0",
+        "APP_PORT": "8080",
+        "STORAGE_PATH": str(storage),
+        "JWT_SECRET": JWT_TEST_SECRET,
+        "WORKER_CLAIM_IDLE_MS": "2000",
+    })
+
+
+@pytest.fixture
+def token_for(api_settings: Settings) -> Callable[..., dict[str, str]]:
+    """`token_for(workspace_id, *roles)` → Authorization headers for a fresh token."""
+
+    def make(workspace_id: uuid.UUID, *roles: str, sub: str = "tester") -> dict[str, str]:
+        assert api_settings.jwt is not None
+        token = mint_token(api_settings.jwt, workspace_id, sub, roles or ("admin",), 3600, time.time())
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+async def api(aiohttp_client: Any, api_settings: Settings) -> Any:
+    """An aiohttp test client on the real app (real PostgreSQL and Redis)."""
+    from openbook.api.app import create_app
+
+    return await aiohttp_client(create_app(api_settings))

@@ -1,0 +1,192 @@
+"""Content operations of one workspace: the pure store core wired to PostgreSQL.
+
+Every write follows the same shape: read the head, compute the new objects
+without holding a connection or a lock, write the objects idempotently, then
+move the head by compare-and-swap in one short transaction that also writes
+the audit row. Without `expected_head`, a lost race re-applies the request on
+the new head (bounded, with jittered backoff).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from openbook.db import audit
+from openbook.db.branches import Branch, compare_and_swap_head, get_branch, insert_branch, list_branches
+from openbook.db.objects import PgObjectSource, write_objects
+from openbook.errors import Conflict, InvalidRequest, MergeConflict, NotFound, StaleHead
+from openbook.store.commits import is_ancestor, log, make_commit
+from openbook.store.diff import DiffEntry, diff_trees
+from openbook.store.merge import merge_commits
+from openbook.store.objects import Commit, ObjectId, TreeEntry, decode_commit
+from openbook.store.paths import is_commit_id, validate_branch_name, validate_dir_path, validate_path
+from openbook.store.trees import Change, apply_changes, list_dir, lookup
+
+MAX_ATTEMPTS = 200
+Strategy = Literal["fail", "ours", "theirs"]
+
+
+@dataclass(frozen=True, slots=True)
+class MergeOutcome:
+    result: Literal["merged", "up_to_date"]
+    commit: Commit
+
+
+def commit_json(c: Commit) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "tree": c.tree,
+        "parents": list(c.parents),
+        "message": c.message,
+        "author": c.author,
+        "created_at": c.created_at.isoformat(),
+    }
+
+
+async def _backoff(attempt: int) -> None:
+    await asyncio.sleep(random.uniform(0, min(0.002 * 2 ** min(attempt, 6), 0.1)))
+
+
+class ContentRepository:
+    """Branches, commits, trees, diffs and merges of one workspace."""
+
+    def __init__(self, pool: Any, workspace_id: uuid.UUID) -> None:
+        self.pool = pool
+        self.workspace_id = workspace_id
+        self.src = PgObjectSource(pool, workspace_id)
+
+    async def load_commit(self, commit_id: str) -> Commit:
+        if not is_commit_id(commit_id):
+            raise NotFound(f"commit {commit_id!r} does not exist", {"commit": commit_id})
+        oid = ObjectId(commit_id)
+        raw = (await self.src.get_many([oid])).get(oid)
+        if raw is None or raw.kind != "commit":
+            raise NotFound(f"commit {commit_id!r} does not exist", {"commit": commit_id})
+        return decode_commit(oid, raw)
+
+    async def resolve_ref(self, ref: str) -> Commit:
+        """A branch name (preferred) or a full commit id; NotFound otherwise."""
+        if not ref or len(ref) > 200:
+            raise NotFound(f"ref {ref!r} does not exist", {"ref": ref})
+        branch = await self.pool.fetchval(
+            "SELECT head FROM branches WHERE workspace_id = $1 AND name = $2", self.workspace_id, ref
+        )
+        if branch is not None:
+            return await self.load_commit(branch)
+        if is_commit_id(ref):
+            return await self.load_commit(ref)
+        raise NotFound(f"ref {ref!r} is neither a branch nor a commit", {"ref": ref})
+
+    async def branches(self) -> list[Branch]:
+        return await list_branches(self.pool, self.workspace_id)
+
+    async def branch(self, name: str) -> Branch:
+        return await get_branch(self.pool, self.workspace_id, name)
+
+    async def create_branch(self, name: str, start: str, actor: str) -> Branch:
+        validate_branch_name(name)
+        head = await self.resolve_ref(start)
+        async with self.pool.acquire() as conn, conn.transaction():
+            branch = await insert_branch(conn, self.workspace_id, name, head.id)
+            await audit.record(conn, self.workspace_id, "branch.created", actor, f"branch:{name}",
+                               {"head": head.id, "from": start})
+        return branch
+
+    async def commit(self, branch_name: str, changes: Sequence[Change], message: str, actor: str,
+                     expected_head: str | None) -> Commit:
+        """Apply `changes` on the branch head and move the head (CAS, retried without expected_head)."""
+        if not changes:
+            raise InvalidRequest("a commit needs at least one change", {"field": "changes"})
+        for attempt in range(MAX_ATTEMPTS):
+            branch = await get_branch(self.pool, self.workspace_id, branch_name)
+            if expected_head is not None and branch.head != expected_head:
+                raise StaleHead(f"branch {branch_name!r} moved", {"current_head": branch.head})
+            parent = await self.load_commit(branch.head)
+            tree, objects = await apply_changes(self.src, parent.tree, changes)
+            commit, raw = make_commit(tree, [parent], message, actor, datetime.now(UTC))
+            objects[commit.id] = raw
+            if await self._publish(branch_name, branch.head, commit, objects, "commit.created", actor,
+                                   {"commit": commit.id, "changes": len(changes)}):
+                return commit
+            if expected_head is not None:
+                current = await get_branch(self.pool, self.workspace_id, branch_name)
+                raise StaleHead(f"branch {branch_name!r} moved", {"current_head": current.head})
+            await _backoff(attempt)
+        raise Conflict(f"branch {branch_name!r} is too busy: gave up after {MAX_ATTEMPTS} attempts")
+
+    async def merge(self, source: str, target: str, message: str | None, strategy: Strategy,
+                    actor: str) -> MergeOutcome:
+        """Merge `source` (branch or commit) into branch `target`; MergeConflict lists conflicts."""
+        for attempt in range(MAX_ATTEMPTS):
+            branch = await get_branch(self.pool, self.workspace_id, target)
+            theirs = await self.resolve_ref(source)
+            ours = await self.load_commit(branch.head)
+            if await is_ancestor(self.src, theirs.id, ours.id):
+                return MergeOutcome("up_to_date", ours)
+            result = await merge_commits(self.src, ours.id, theirs.id, strategy)
+            if result.conflicts or result.tree is None:
+                raise MergeConflict(
+                    f"merging {source!r} into {target!r} conflicts in {len(result.conflicts)} path(s)",
+                    {"conflicts": [
+                        {"path": c.path, "kind": c.kind, "base": c.base, "ours": c.ours, "theirs": c.theirs}
+                        for c in result.conflicts
+                    ]},
+                )
+            text = message or f"Merge {source} into {target}"
+            commit, raw = make_commit(result.tree, [ours, theirs], text, actor, datetime.now(UTC))
+            objects = dict(result.new_objects)
+            objects[commit.id] = raw
+            if await self._publish(target, branch.head, commit, objects, "merge.executed", actor,
+                                   {"commit": commit.id, "source": source, "source_commit": theirs.id,
+                                    "strategy": strategy}):
+                return MergeOutcome("merged", commit)
+            await _backoff(attempt)
+        raise Conflict(f"branch {target!r} is too busy: gave up after {MAX_ATTEMPTS} attempts")
+
+    async def _publish(self, branch_name: str, expected: str, commit: Commit, objects: dict[ObjectId, Any],
+                       action: str, actor: str, details: dict[str, Any]) -> bool:
+        # Objects first (idempotent, outside the head transaction), then the CAS.
+        await write_objects(self.pool, self.workspace_id, objects)
+        async with self.pool.acquire() as conn, conn.transaction():
+            moved = await compare_and_swap_head(conn, self.workspace_id, branch_name, expected, commit.id)
+            if moved is None:
+                return False
+            await audit.record(conn, self.workspace_id, action, actor, f"branch:{branch_name}", details)
+        return True
+
+    async def log(self, branch_name: str, limit: int) -> list[Commit]:
+        branch = await get_branch(self.pool, self.workspace_id, branch_name)
+        return await log(self.src, ObjectId(branch.head), limit)
+
+    async def tree(self, ref: str, path: str, recursive: bool) -> list[tuple[str, TreeEntry]]:
+        path = validate_dir_path(path)
+        commit = await self.resolve_ref(ref)
+        if path:
+            entry = await lookup(self.src, commit.tree, path)
+            if entry is None:
+                raise NotFound(f"path {path!r} does not exist in {ref!r}", {"path": path})
+            if entry.kind != "tree":
+                raise InvalidRequest(f"path {path!r} is a file, not a folder", {"path": path})
+        return await list_dir(self.src, commit.tree, path, recursive)
+
+    async def read_file(self, ref: str, path: str) -> bytes:
+        path = validate_path(path)
+        commit = await self.resolve_ref(ref)
+        entry = await lookup(self.src, commit.tree, path)
+        if entry is None or entry.kind != "blob":
+            raise NotFound(f"file {path!r} does not exist in {ref!r}", {"path": path})
+        raw = (await self.src.get_many([entry.hash])).get(entry.hash)
+        if raw is None:
+            raise NotFound(f"file {path!r} does not exist in {ref!r}", {"path": path})
+        return raw.payload
+
+    async def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:
+        a = await self.resolve_ref(from_ref)
+        b = await self.resolve_ref(to_ref)
+        return await diff_trees(self.src, a.tree, b.tree)

@@ -1,0 +1,180 @@
+"""Sites and their domains: rows, validation of hostnames, audit in the same transaction.
+
+A hostname belongs to one site in the whole system (the `domains` primary
+key); every other read and write is filtered by the caller's workspace, so
+another tenant's site answers NotFound exactly like a missing one.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from openbook.db.audit import record
+from openbook.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+THEME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+MAX_HOSTNAME = 253
+MAX_NAME = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    name: str
+    slug: str
+    theme: str
+    branch: str
+    root: str
+    settings: dict[str, Any]
+    live_deployment_id: uuid.UUID | None
+    created_at: datetime
+    domains: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "slug": self.slug,
+            "theme": self.theme,
+            "branch": self.branch,
+            "root": self.root,
+            "settings": self.settings,
+            "live_deployment_id": None if self.live_deployment_id is None else str(self.live_deployment_id),
+            "domains": list(self.domains),
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def validate_hostname(raw: str) -> str:
+    """The RFC 1123 hostname `raw`, lower-cased; InvalidRequest naming it otherwise.
+
+    Labels of 1..63 letters, digits and inner hyphens, at most 253 characters,
+    no trailing dot. The result is also a safe file name (`_hosts/<hostname>`).
+    """
+    host = raw.strip().lower() if isinstance(raw, str) else ""
+    labels = host.split(".")
+    if not host or len(host) > MAX_HOSTNAME or not all(_LABEL_RE.match(label) for label in labels):
+        raise InvalidRequest(
+            f"hostname {raw!r} is not a valid RFC 1123 host name (labels of letters, digits and inner"
+            " hyphens, 1 to 63 characters each, 253 at most)",
+            {"field": "hostname", "hostname": raw},
+        )
+    return host
+
+
+def validate_slug(slug: str) -> str:
+    if not SLUG_RE.match(slug):
+        raise InvalidRequest(f"slug {slug!r} must match {SLUG_RE.pattern}", {"field": "slug"})
+    return slug
+
+
+def validate_name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise InvalidRequest(f"name must be 1 to {MAX_NAME} printable characters", {"field": "name"})
+    return name
+
+
+def _site(row: Any, domains: tuple[str, ...]) -> Site:
+    return Site(
+        id=row["id"],
+        workspace_id=row["workspace_id"],
+        name=row["name"],
+        slug=row["slug"],
+        theme=row["theme"],
+        branch=row["branch"],
+        root=row["root"],
+        settings=row["settings"],
+        live_deployment_id=row["live_deployment_id"],
+        created_at=row["created_at"],
+        domains=domains,
+    )
+
+
+_COLUMNS = "id, workspace_id, name, slug, theme, branch, root, settings, live_deployment_id, created_at"
+
+
+async def create_site(pool: Any, workspace_id: uuid.UUID, actor: str, *, name: str, slug: str, theme: str,
+                      branch: str, root: str) -> Site:
+    """Insert the site and its audit row in one transaction; AlreadyExists for a taken slug."""
+    site_id = uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            row = await conn.fetchrow(
+                f"INSERT INTO sites (id, workspace_id, name, slug, theme, branch, root)"
+                f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}",
+                site_id, workspace_id, name, slug, theme, branch, root,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise AlreadyExists(f"a site with slug {slug!r} already exists", {"slug": slug}) from exc
+        await record(conn, workspace_id, "site.created", actor, str(site_id),
+                     {"slug": slug, "theme": theme, "branch": branch, "root": root})
+    return _site(row, ())
+
+
+async def get_site(conn: Any, workspace_id: uuid.UUID, site_id: uuid.UUID, *, lock: bool = False) -> Site:
+    """The site with its domains; NotFound when absent or another workspace's."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM sites WHERE workspace_id = $1 AND id = $2" + (" FOR UPDATE" if lock else ""),
+        workspace_id, site_id,
+    )
+    if row is None:
+        raise NotFound(f"site {site_id} does not exist", {"site_id": str(site_id)})
+    hosts = await conn.fetch("SELECT hostname FROM domains WHERE site_id = $1 ORDER BY hostname", site_id)
+    return _site(row, tuple(h["hostname"] for h in hosts))
+
+
+async def list_sites(conn: Any, workspace_id: uuid.UUID) -> list[Site]:
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM sites WHERE workspace_id = $1 ORDER BY created_at, id",
+                            workspace_id)
+    hosts = await conn.fetch("SELECT site_id, hostname FROM domains WHERE workspace_id = $1 ORDER BY hostname",
+                             workspace_id)
+    by_site: dict[uuid.UUID, list[str]] = {}
+    for h in hosts:
+        by_site.setdefault(h["site_id"], []).append(h["hostname"])
+    return [_site(r, tuple(by_site.get(r["id"], ()))) for r in rows]
+
+
+async def add_domain(pool: Any, workspace_id: uuid.UUID, actor: str, site_id: uuid.UUID,
+                     hostname: str) -> None:
+    """Attach `hostname` to the site; Conflict when any site (of any workspace) holds it."""
+    async with pool.acquire() as conn, conn.transaction():
+        await get_site(conn, workspace_id, site_id)
+        try:
+            await conn.execute(
+                "INSERT INTO domains (hostname, workspace_id, site_id) VALUES ($1, $2, $3)",
+                hostname, workspace_id, site_id,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            # Whoever holds it: naming the holder would leak another tenant's site.
+            raise Conflict(f"hostname {hostname!r} is already in use", {"hostname": hostname}) from exc
+        await record(conn, workspace_id, "domain.added", actor, str(site_id), {"hostname": hostname})
+
+
+async def remove_domain(pool: Any, workspace_id: uuid.UUID, actor: str, site_id: uuid.UUID,
+                        hostname: str) -> None:
+    """Detach `hostname` from the site; NotFound when this site does not hold it."""
+    async with pool.acquire() as conn, conn.transaction():
+        await get_site(conn, workspace_id, site_id)
+        deleted = await conn.fetchval(
+            "DELETE FROM domains WHERE hostname = $1 AND workspace_id = $2 AND site_id = $3 RETURNING hostname",
+            hostname, workspace_id, site_id,
+        )
+        if deleted is None:
+            raise NotFound(f"site {site_id} has no domain {hostname!r}", {"hostname": hostname})
+        await record(conn, workspace_id, "domain.removed", actor, str(site_id), {"hostname": hostname})
+
+
+async def all_domains(conn: Any) -> list[tuple[str, uuid.UUID, uuid.UUID]]:
+    """Every (hostname, workspace_id, site_id) of the system: for reconciling `_hosts` links."""
+    rows = await conn.fetch("SELECT hostname, workspace_id, site_id FROM domains ORDER BY hostname")
+    return [(r["hostname"], r["workspace_id"], r["site_id"]) for r in rows]
