@@ -1,0 +1,51 @@
+"""`make bench`: start a private PostgreSQL + Redis, run every benchmark, print figures beside peers'."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from openbook.config import DatabaseSettings
+from openbook.db.migrate import apply_migrations
+from openbook.db.pool import create_pool
+from openbook.devstack import PostgresServer
+from tests.perf import bench_store
+
+
+def print_table(title: str, rows: list[bench_store.Row]) -> None:
+    print(f"\n{title}")
+    print(f"{'operation':<44} {'target':<26} {'OpenBook':>11} {'peer':>11}  peer command")
+    for name, target, ours, peer, how in rows:
+        peer_text = f"{peer:9.1f}ms" if peer is not None else "-".rjust(11)
+        print(f"{name:<44} {target:<26} {ours:9.1f}ms {peer_text}  {how}")
+    sys.stdout.flush()
+
+
+async def store_bench(dsn: str) -> list[bench_store.Row]:
+    pool = await create_pool(DatabaseSettings(dsn=dsn, pool_min=2, pool_max=10, command_timeout_s=300))
+    try:
+        return await bench_store.main_async(pool)
+    finally:
+        await pool.close()
+
+
+def main() -> int:
+    base = Path(tempfile.mkdtemp(prefix="openbook-bench-"))
+    os.chmod(base, 0o755)
+    pg = PostgresServer(base / "pg").start()
+    try:
+        apply_migrations(pg.dsn)
+        print_table("Content store (server-side time, median) vs git on the same files",
+                    asyncio.run(store_bench(pg.dsn)))
+    finally:
+        pg.stop("immediate")
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
