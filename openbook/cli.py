@@ -90,7 +90,7 @@ def cmd_fsck(args: argparse.Namespace) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from openbook.dev import run_dev
 
-    return run_dev(Path(args.data), Path(args.examples), port=args.port)
+    return run_dev(Path(args.data), Path(args.examples), port=args.port, exit_after_publish=args.exit_after_publish)
 
 
 def cmd_push(args: argparse.Namespace) -> int:
@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--data", default=".openbook")
     dev.add_argument("--examples", default="examples")
     dev.add_argument("--port", type=int, default=8080)
+    dev.add_argument("--exit-after-publish", action="store_true", help="stop once the book is deployed")
     dev.set_defaults(func=cmd_dev)
 
     push = sub.add_parser("push", help="commit the difference between a folder and a branch head")

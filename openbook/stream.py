@@ -62,5 +62,5 @@ async def ensure_group(client: aioredis.Redis) -> None:
 
 async def publish_deployment(client: aioredis.Redis, deployment_id: str) -> str:
     """XADD one deployment id (never trimmed: MAXLEN would drop unacknowledged entries)."""
-    entry_id: str = await client.xadd(STREAM, {"deployment_id": deployment_id})
-    return entry_id
+    entry_id = await client.xadd(STREAM, {"deployment_id": deployment_id})
+    return str(entry_id)

@@ -55,7 +55,7 @@ def decode_token(token: str, settings: JwtSettings) -> Principal:
             algorithms=[settings.algorithm],
             issuer=settings.issuer,
             audience=settings.audience,
-            options=options,
+            options=options,  # type: ignore[arg-type]
         )
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc

@@ -152,7 +152,7 @@ async def merge(request: web.Request) -> web.Response:
     strategy = optional_str(body, "strategy") or "fail"
     if strategy not in STRATEGIES:
         raise InvalidRequest(f"strategy must be one of {', '.join(STRATEGIES)}", {"field": "strategy"})
-    outcome = await repo.merge(source, target, optional_str(body, "message"), strategy, actor)  # type: ignore[arg-type]
+    outcome = await repo.merge(source, target, optional_str(body, "message"), strategy, actor)
     status = 201 if outcome.result == "merged" else 200
     return web.json_response({"result": outcome.result, "commit": commit_json(outcome.commit)}, status=status)
 

@@ -34,7 +34,7 @@ REQUEST_ID = web.RequestKey("request_id", str)
 def status_for(exc: errors.OpenBookError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

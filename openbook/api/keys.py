@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
 from openbook.config import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
-POOL = web.AppKey("pool", Any)
+POOL = web.AppKey("pool", asyncpg.Pool)
 REDIS = web.AppKey("redis", aioredis.Redis)

@@ -40,8 +40,8 @@ def references(oid: ObjectId, obj: RawObject) -> list[ObjectId]:
 async def fsck_workspace(pool: Any, workspace_id: uuid.UUID) -> FsckReport:
     """Check one workspace; never raises for damaged data, reports it instead."""
     report = FsckReport()
-    known: set[str] = set()
-    wanted: dict[str, str] = {}
+    known: set[ObjectId] = set()
+    wanted: dict[ObjectId, ObjectId] = {}
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         cursor = conn.cursor("SELECT hash, kind, data FROM objects WHERE workspace_id = $1", workspace_id,
                              prefetch=2000)

@@ -180,6 +180,7 @@ async def test_bad_commits_are_4xx_and_change_nothing(api: Any, h: Headers, case
         ("post", "/api/branches", {"name": "a..b"}, 400),
         ("post", "/api/branches", {"name": "sp ace"}, 400),
         ("post", "/api/branches", {"name": "x" * 201}, 400),
+        ("post", "/api/branches", {"name": "ab" * 32}, 400),
         ("post", "/api/branches", {"name": "ok", "from": "nope"}, 404),
         ("post", "/api/branches/nope/commits", {"message": "m", "changes": [put("a", "b")]}, 404),
         ("post", "/api/branches/main/commits", {"changes": [put("a", "b")]}, 400),
