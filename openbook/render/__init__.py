@@ -1,0 +1,10 @@
+"""The pure site renderer: content files + theme chain + settings → output files.
+
+No file, network or database I/O happens here; `openbook.themes_fs` reads
+theme folders, the worker writes the result.
+"""
+
+from openbook.render.site import BuildResult, OutputFile, SiteSettings, build_site
+from openbook.render.theme import ThemeChain, ThemeLayer
+
+__all__ = ["BuildResult", "OutputFile", "SiteSettings", "ThemeChain", "ThemeLayer", "build_site"]

@@ -1,0 +1,210 @@
+"""Book navigation: from SUMMARY.md (mdBook format) or from folders and front matter."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from openbook.render.pages import Page, humanize
+
+_ITEM_RE = re.compile(r"^(\s*)[-*+]\s+\[(.*)\]\((.*)\)\s*$")
+_AFFIX_RE = re.compile(r"^\[(.*)\]\((.*)\)\s*$")
+_SEPARATOR_RE = re.compile(r"^(-{3,}|\*{3,}|_{3,})\s*$")
+_ESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    """One entry of the navigation tree; `url` is None for parts, separators and draft chapters."""
+
+    title: str
+    url: str | None = None
+    children: tuple[NavItem, ...] = ()
+    kind: str = "chapter"  # "chapter" | "part" | "separator"
+    number: str | None = None  # "1.2." for numbered SUMMARY.md chapters
+
+
+@dataclass(frozen=True, slots=True)
+class Crumb:
+    title: str
+    url: str
+
+
+@dataclass(slots=True)
+class Nav:
+    items: tuple[NavItem, ...]
+    order: list[str] = field(default_factory=list)  # page URLs in reading order
+    trails: dict[str, tuple[Crumb, ...]] = field(default_factory=dict)  # URL → ancestors, outermost first
+    broken: list[tuple[str, str]] = field(default_factory=list)  # (SUMMARY.md, target)
+
+    _index: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for item, trail in _walk(self.items, ()):
+            if item.url is not None and item.url not in self._index:
+                self._index[item.url] = len(self.order)
+                self.order.append(item.url)
+                self.trails[item.url] = trail
+
+    def neighbours(self, url: str) -> tuple[str | None, str | None]:
+        """(previous, next) page URLs in reading order; None at the ends or off the nav."""
+        index = self._index.get(url)
+        if index is None:
+            return None, None
+        prev = self.order[index - 1] if index > 0 else None
+        nxt = self.order[index + 1] if index + 1 < len(self.order) else None
+        return prev, nxt
+
+    def to_json(self) -> str:
+        """Compact form for toc.js: [title, url|null, children, kind, number]."""
+
+        def enc(items: tuple[NavItem, ...]) -> list[object]:
+            return [[i.title, i.url, enc(i.children), i.kind, i.number] for i in items]
+
+        return json.dumps(enc(self.items), ensure_ascii=False, separators=(",", ":"))
+
+
+def _walk(
+    items: tuple[NavItem, ...], trail: tuple[Crumb, ...]
+) -> Iterator[tuple[NavItem, tuple[Crumb, ...]]]:
+    for item in items:
+        yield item, trail
+        if item.children:
+            inner = (*trail, Crumb(item.title, item.url)) if item.url is not None else trail
+            yield from _walk(item.children, inner)
+
+
+def from_summary(text: str, pages: Mapping[str, Page]) -> Nav:
+    """Parse mdBook's SUMMARY.md: prefix/suffix chapters, `# Part` titles, nested numbered lists,
+    `---` separators and draft chapters (`[Title]()`). Links are relative to the site root."""
+    broken: list[tuple[str, str]] = []
+    # (indent of the list item, the children list new deeper items go into)
+    stack: list[tuple[int, list[_Builder]]] = [(-1, [])]
+    top: list[_Builder] = stack[0][1]
+    seen_title = False
+    counters: list[int] = []
+
+    def flush_numbered() -> None:
+        nonlocal stack
+        stack = [(-1, top)]
+
+    for raw in text.splitlines():
+        line = raw.rstrip()
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            title = line.lstrip("#").strip()
+            if not seen_title and not top:
+                seen_title = True
+                continue
+            flush_numbered()
+            top.append(_Builder(title, None, "part"))
+            continue
+        seen_title = True
+        if _SEPARATOR_RE.match(line):
+            flush_numbered()
+            top.append(_Builder("", None, "separator"))
+            continue
+        m = _ITEM_RE.match(line)
+        if m:
+            indent = len(m.group(1).expandtabs(4))
+            while indent <= stack[-1][0] and len(stack) > 1:
+                stack.pop()
+            depth = len(stack) - 1
+            del counters[depth + 1 :]
+            while len(counters) <= depth:
+                counters.append(0)
+            counters[depth] += 1
+            number = ".".join(str(n) for n in counters[: depth + 1]) + "."
+            builder = _chapter(m.group(2), m.group(3), pages, broken, number)
+            stack[-1][1].append(builder)
+            stack.append((indent, builder.children))
+            continue
+        m = _AFFIX_RE.match(line)
+        if m:
+            flush_numbered()
+            top.append(_chapter(m.group(1), m.group(2), pages, broken, None))
+    items = [b.freeze() for b in top]
+    return Nav(tuple(items), broken=broken)
+
+
+@dataclass(slots=True)
+class _Builder:
+    title: str
+    url: str | None
+    kind: str = "chapter"
+    number: str | None = None
+    children: list[_Builder] = field(default_factory=list)
+
+    def freeze(self) -> NavItem:
+        return NavItem(self.title, self.url, tuple(c.freeze() for c in self.children), self.kind, self.number)
+
+
+def _chapter(
+    title: str, target: str, pages: Mapping[str, Page], broken: list[tuple[str, str]], number: str | None
+) -> _Builder:
+    title = _ESCAPE_RE.sub(r"\1", title.strip())
+    target = target.strip()
+    if target.startswith("<") and target.endswith(">"):
+        target = target[1:-1]
+    if not target:
+        return _Builder(title, None, "chapter", number)  # a draft chapter
+    path = posixpath.normpath(unquote(target.split("#", 1)[0]).lstrip("./") or ".")
+    page = pages.get(path)
+    if page is None:
+        broken.append(("SUMMARY.md", target))
+        return _Builder(title, None, "chapter", number)
+    return _Builder(title or page.title, page.url, "chapter", number)
+
+
+def from_folders(pages: list[Page]) -> Nav:
+    """Folders become sections (titled by their index page), ordered by front matter `order`,
+    then by file name. The home page comes first."""
+    root = _Folder("")
+    for page in pages:
+        folder = posixpath.dirname(page.source)
+        node = root
+        if folder:
+            for seg in folder.split("/"):
+                node = node.sub.setdefault(seg, _Folder(seg))
+        if page.is_index and node.index is None:
+            node.index = page
+        else:
+            node.pages.append(page)
+    items: list[NavItem] = []
+    if root.index is not None:
+        items.append(NavItem(root.index.title, root.index.url))
+    items.extend(root.children())
+    return Nav(tuple(items))
+
+
+@dataclass(slots=True)
+class _Folder:
+    name: str
+    index: Page | None = None
+    pages: list[Page] = field(default_factory=list)
+    sub: dict[str, _Folder] = field(default_factory=dict)
+
+    def sort_key(self) -> tuple[bool, float, str]:
+        order = self.index.meta.order if self.index is not None else None
+        return (order is None, order or 0.0, self.name.lower())
+
+    def item(self) -> NavItem:
+        title = self.index.title if self.index is not None else humanize(self.name)
+        url = self.index.url if self.index is not None else None
+        return NavItem(title, url, tuple(self.children()))
+
+    def children(self) -> list[NavItem]:
+        entries: list[tuple[tuple[bool, float, str], NavItem]] = []
+        for page in self.pages:
+            name = posixpath.splitext(posixpath.basename(page.source))[0]
+            key = (page.meta.order is None, page.meta.order or 0.0, name.lower())
+            entries.append((key, NavItem(page.title, page.url)))
+        for folder in self.sub.values():
+            entries.append((folder.sort_key(), folder.item()))
+        entries.sort(key=lambda e: e[0])
+        return [item for _, item in entries]

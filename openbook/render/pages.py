@@ -1,0 +1,118 @@
+"""Pages: which content files are Markdown pages, where they are published, their titles."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from openbook.errors import RenderError
+from openbook.render import frontmatter
+from openbook.render.frontmatter import FrontMatter
+from openbook.render.markdown import HtmlMode, ParsedDoc, render_markdown
+
+MARKDOWN_EXTENSIONS = (".md", ".markdown")
+INDEX_STEMS = ("index", "README", "readme")
+NOT_PUBLISHED = ("SUMMARY.md",)
+
+
+@dataclass(slots=True)
+class Page:
+    source: str  # content path, e.g. "guide/intro.md"
+    url: str  # output URL relative to the site root: "guide/intro/", "" for the home page
+    output: str  # output file: "guide/intro/index.html"
+    meta: FrontMatter
+    doc: ParsedDoc
+    title: str
+    blob_sha: str  # sha256 of the source bytes
+
+    @property
+    def is_index(self) -> bool:
+        return posixpath.splitext(posixpath.basename(self.source))[0] in INDEX_STEMS
+
+
+def is_markdown(path: str) -> bool:
+    return path.endswith(MARKDOWN_EXTENSIONS)
+
+
+def is_hidden(path: str) -> bool:
+    """Dot-files and dot-folders are never published (`.well-known/` excepted)."""
+    return any(seg.startswith(".") and seg != ".well-known" for seg in path.split("/"))
+
+
+def humanize(name: str) -> str:
+    text = name.replace("-", " ").replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text else name
+
+
+def page_url(source: str) -> str:
+    """`guide/intro.md` → `guide/intro/`; `guide/index.md`, `guide/README.md` → `guide/`."""
+    stem = posixpath.splitext(source)[0]
+    folder, base = posixpath.split(stem)
+    if base in INDEX_STEMS:
+        return f"{folder}/" if folder else ""
+    if source == "404.md":
+        return "404.html"
+    return f"{stem}/"
+
+
+def output_for_url(url: str) -> str:
+    return url if url.endswith(".html") else f"{url}index.html"
+
+
+def read_page(source: str, data: bytes, mode: HtmlMode, site_title: str) -> Page:
+    """Parse and render one Markdown file. Raises RenderError for bad encoding or front matter."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RenderError(source, f"not valid UTF-8 (byte {exc.start})") from None
+    meta, body, _ = frontmatter.split(source, text)
+    doc = render_markdown(body, mode)
+    url = page_url(source)
+    title = meta.title or doc.first_heading or _title_from_name(source, site_title)
+    return Page(
+        source=source,
+        url=url,
+        output=output_for_url(url),
+        meta=meta,
+        doc=doc,
+        title=title,
+        blob_sha=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _title_from_name(source: str, site_title: str) -> str:
+    folder, base = posixpath.split(posixpath.splitext(source)[0])
+    if base in INDEX_STEMS:
+        return humanize(posixpath.basename(folder)) if folder else site_title
+    return humanize(base)
+
+
+def assign_urls(pages: list[Page]) -> None:
+    """Settle URL clashes: `index.md` beats `README.md`; any other clash is an error."""
+    by_url: dict[str, Page] = {}
+    for page in sorted(pages, key=lambda p: (not _stem_is(p, "index"), p.source)):
+        other = by_url.get(page.url)
+        if other is None:
+            by_url[page.url] = page
+            continue
+        stem = posixpath.splitext(page.source)[0]
+        if page.is_index and f"{stem}/" not in by_url:
+            page.url = f"{stem}/"
+            page.output = output_for_url(page.url)
+            by_url[page.url] = page
+            continue
+        raise RenderError(page.source, f"publishes to {page.output}, like {other.source}")
+
+
+def _stem_is(page: Page, stem: str) -> bool:
+    return posixpath.splitext(posixpath.basename(page.source))[0] == stem
+
+
+def page_paths(content: Mapping[str, bytes]) -> list[str]:
+    return sorted(
+        p
+        for p in content
+        if is_markdown(p) and not p.startswith("_theme/") and p not in NOT_PUBLISHED and not is_hidden(p)
+    )
