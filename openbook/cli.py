@@ -104,6 +104,25 @@ def cmd_push(args: argparse.Namespace) -> int:
     return run_push_cli(Path(args.dir), args.branch, args.message, api, token)
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    from openbook.config import load_themes_path
+    from openbook.preview import run_preview_cli
+
+    try:
+        themes_path = load_themes_path()
+    except ConfigError as exc:
+        print(f"openbook: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    return run_preview_cli(
+        Path(args.dir),
+        args.theme,
+        title=args.title,
+        host=args.host,
+        port=args.port,
+        extra_theme_dirs=themes_path,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openbook", description="OpenBook publishing engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--api", default=None, help="API base URL (default: OPENBOOK_API)")
     push.add_argument("--token", default=None, help="JWT (default: OPENBOOK_TOKEN)")
     push.set_defaults(func=cmd_push)
+
+    preview = sub.add_parser("preview", help="render a folder with a theme and serve it with live reload")
+    preview.add_argument("dir")
+    preview.add_argument("--theme", required=True, help="a built-in theme or one in THEMES_PATH")
+    preview.add_argument("--port", type=int, default=8000)
+    preview.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    preview.add_argument("--title", default=None, help="site title (default: the folder's name)")
+    preview.set_defaults(func=cmd_preview)
     return parser
 
 

@@ -158,6 +158,24 @@ def _storage(env: Mapping[str, str], problems: list[str]) -> Path | None:
     return path.resolve()
 
 
+def _themes_path(env: Mapping[str, str], problems: list[str]) -> tuple[Path, ...]:
+    themes = tuple(Path(p) for p in env.get("THEMES_PATH", "").split(":") if p)
+    problems.extend(f"THEMES_PATH entry {str(p)!r} is not a directory" for p in themes if not p.is_dir())
+    return themes
+
+
+def load_themes_path(env: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """THEMES_PATH alone, for commands that need no database (`openbook preview`).
+
+    Raises ConfigError naming every entry that is not a directory.
+    """
+    problems: list[str] = []
+    themes = _themes_path(os.environ if env is None else env, problems)
+    if problems:
+        raise ConfigError(problems)
+    return themes
+
+
 def load_settings(component: Component, env: Mapping[str, str] | None = None) -> Settings:
     """Parse the environment for one component; raise ConfigError naming every problem."""
     env = os.environ if env is None else env
@@ -171,8 +189,7 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
     claim_idle = 60_000
     if env.get("WORKER_CLAIM_IDLE_MS"):
         claim_idle = _int(env, "WORKER_CLAIM_IDLE_MS", problems, lo=1000, hi=86_400_000) or claim_idle
-    themes = tuple(Path(p) for p in env.get("THEMES_PATH", "").split(":") if p)
-    problems.extend(f"THEMES_PATH entry {str(p)!r} is not a directory" for p in themes if not p.is_dir())
+    themes = _themes_path(env, problems)
     if component == "token" and jwt is not None and not jwt.algorithm.startswith("HS"):
         problems.append("openbook token can only sign with an HS* algorithm and JWT_SECRET")
     if problems or dsn is None or (needs_redis and redis is None) or port is None:

@@ -21,7 +21,7 @@ async def get_health(request: web.Request) -> web.Response:
     try:
         await asyncio.wait_for(request.app[REDIS].ping(), 3)
         checks["redis"] = "ok"
-    except (RedisError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, RedisError, OSError) as exc:
         checks["redis"] = f"failed: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
     failed = [k for k, v in checks.items() if v != "ok"]

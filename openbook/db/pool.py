@@ -33,7 +33,7 @@ async def create_pool(settings: DatabaseSettings) -> Any:
                 timeout=settings.connect_timeout_s,
                 init=_init_connection,
             )
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             if time.monotonic() + delay > deadline:
                 raise Unavailable(f"PostgreSQL did not answer within {settings.startup_wait_s:.0f}s: {exc}") from exc
             await asyncio.sleep(delay)

@@ -145,6 +145,6 @@ async def test_openapi_documents_every_route(api: Any, token_for: Any, workspace
         info = route.resource.get_info() if route.resource else {}
         raw = info.get("path") or info.get("formatter", "")
         for name in ("name", "ref", "path", "id"):
-            raw = raw.replace("{%s:.+}" % name, "{%s}" % name).replace("{%s:.+?}" % name, "{%s}" % name)
+            raw = raw.replace(f"{{{name}:.+}}", f"{{{name}}}").replace(f"{{{name}:.+?}}", f"{{{name}}}")
         routes.add((route.method, raw))
     assert routes == documented

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import itertools
 import uuid
 from typing import Any
 
@@ -130,7 +131,7 @@ async def test_fifty_concurrent_commits_all_land_linearly(api: Any, h: Headers) 
     log = (await (await api.get("/api/branches/main/log?limit=100", headers=h)).json())["commits"]
     assert len(log) == 51  # 50 commits + the root
     assert {c["id"] for c in log[:50]} == set(ids)
-    for newer, older in zip(log, log[1:], strict=False):
+    for newer, older in itertools.pairwise(log):
         assert newer["parents"] == [older["id"]]  # linear: every commit's parent is the previous one
     tree = (await (await api.get("/api/refs/main/tree?path=pages", headers=h)).json())["entries"]
     assert len(tree) == 50

@@ -7,7 +7,6 @@ a local repository holding the same files.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import subprocess
