@@ -21,7 +21,15 @@ import aiohttp
 from openbook.store.objects import hash_raw
 from openbook.store.paths import validate_path
 
-IGNORED_NAMES = frozenset({".git", ".hg", ".svn", ".DS_Store", "__pycache__", ".openbook"})
+IGNORED_NAMES = frozenset({"__pycache__"})
+# Dot-files (.git, .env, editor state) stay local: the store keeps history
+# forever, so a secret pushed once could never be taken back. .well-known/ is
+# the exception, since sites publish it on purpose.
+PUBLISHED_DOT_NAMES = frozenset({".well-known"})
+
+
+def _skipped(name: str) -> bool:
+    return name in IGNORED_NAMES or (name.startswith(".") and name not in PUBLISHED_DOT_NAMES)
 
 
 class PushError(Exception):
@@ -42,10 +50,10 @@ def scan_folder(root: Path) -> dict[str, bytes]:
         raise PushError(f"{root} is not a folder")
     files: dict[str, bytes] = {}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_NAMES)
+        dirnames[:] = sorted(d for d in dirnames if not _skipped(d))
         for name in filenames:
             full = Path(dirpath) / name
-            if name in IGNORED_NAMES or full.is_symlink() or not full.is_file():
+            if _skipped(name) or full.is_symlink() or not full.is_file():
                 continue
             rel = full.relative_to(root).as_posix()
             files[validate_path(rel)] = full.read_bytes()

@@ -133,7 +133,9 @@ async def get_file(request: web.Request) -> web.Response:
         ctype = "text/markdown"
     ctype = ctype or "application/octet-stream"
     charset = "utf-8" if ctype.startswith("text/") else None
-    return web.Response(body=data, content_type=ctype, charset=charset)
+    # Stored content is the tenant's, not ours: never let a browser run it on the API's origin.
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"}
+    return web.Response(body=data, content_type=ctype, charset=charset, headers=headers)
 
 
 async def get_diff(request: web.Request) -> web.Response:

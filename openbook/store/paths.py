@@ -14,6 +14,7 @@ MAX_BRANCH_CHARS = 200
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _BRANCH_CHARS = re.compile(r"[A-Za-z0-9._/-]+")
+_RESERVED_SEGMENTS = frozenset({"commits", "log", "tree", "files"})
 # Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -63,7 +64,8 @@ def validate_branch_name(name: str) -> str:
 
     Allowed: 1..200 characters from ``[A-Za-z0-9._/-]``, no ``..``, no leading
     ``/`` or ``-``, no trailing ``/``, no ``//``, not 64 hex digits (that
-    spells a commit id). Raises InvalidRef
+    spells a commit id), and in a name with ``/`` no segment ``commits``,
+    ``log``, ``tree`` or ``files`` (they would make API URLs ambiguous). Raises InvalidRef
     (``details={"ref": name}``) otherwise.
     """
     why = None
@@ -79,6 +81,10 @@ def validate_branch_name(name: str) -> str:
         why = "must not end with '/'"
     elif "//" in name:
         why = "'//' not allowed"
+    elif "/" in name and _RESERVED_SEGMENTS & set(name.split("/")):
+        # The API addresses /branches/{name}/log and /refs/{ref}/files/{path}:
+        # these segments inside a name would make such URLs ambiguous.
+        why = f"segments {sorted(_RESERVED_SEGMENTS)} are reserved in names with '/'"
     elif _HEX64.fullmatch(name):
         # A ref is a branch name or a commit id; one spelling must not mean both.
         why = "a 64-hex-digit name would read as a commit id"

@@ -52,6 +52,7 @@ async def test_commit_read_log_tree_and_diff(api: Any, h: Headers) -> None:
     assert (await (await api.get("/api/refs/main/files/index.md", headers=h)).read()) == b"# Home 2\n"
     old = await api.get(f"/api/refs/{first['id']}/files/img/logo.png", headers=h)
     assert old.status == 200 and await old.read() == b"\x89PNG\0" and old.content_type == "image/png"
+    assert old.headers["X-Content-Type-Options"] == "nosniff" and "sandbox" in old.headers["Content-Security-Policy"]
     md = await api.get(f"/api/refs/{first['id']}/files/guide/intro.md", headers=h)
     assert md.content_type == "text/markdown"
     log = (await (await api.get("/api/branches/main/log?limit=2", headers=h)).json())["commits"]
@@ -182,6 +183,8 @@ async def test_bad_commits_are_4xx_and_change_nothing(api: Any, h: Headers, case
         ("post", "/api/branches", {"name": "sp ace"}, 400),
         ("post", "/api/branches", {"name": "x" * 201}, 400),
         ("post", "/api/branches", {"name": "ab" * 32}, 400),
+        ("post", "/api/branches", {"name": "release/log"}, 400),
+        ("post", "/api/branches", {"name": "a/files/b"}, 400),
         ("post", "/api/branches", {"name": "ok", "from": "nope"}, 404),
         ("post", "/api/branches/nope/commits", {"message": "m", "changes": [put("a", "b")]}, 404),
         ("post", "/api/branches/main/commits", {"changes": [put("a", "b")]}, 400),
