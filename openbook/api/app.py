@@ -8,14 +8,14 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 
-
 from aiohttp import web
 
-from openbook.api import audit, content, health, openapi
+from openbook.api import audit, content, deployments, health, openapi, sites
 from openbook.api.auth import auth_middleware
 from openbook.api.errors import error_middleware, request_id_middleware
 from openbook.api.keys import POOL, REDIS, SETTINGS
 from openbook.config import Settings
+from openbook.db.outbox import Relay
 from openbook.db.pool import create_pool
 from openbook.db.workspaces import workspace_exists
 from openbook.logs import setup_logging
@@ -45,9 +45,12 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_postgres)
     app.cleanup_ctx.append(_redis)
+    app.cleanup_ctx.append(_outbox_relay)
     health.setup(app)
     content.setup(app)
     audit.setup(app)
+    sites.setup(app)
+    deployments.setup(app)
     openapi.setup(app)
     return app
 
@@ -66,6 +69,15 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = client
     yield
     await client.aclose()
+
+
+async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
+    """Re-send deployments whose XADD did not happen (Redis down, crash after COMMIT)."""
+    task = asyncio.create_task(Relay(app[POOL], app[REDIS]).run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def run_api(settings: Settings) -> int:

@@ -136,8 +136,8 @@ async def get_site(conn: Any, workspace_id: uuid.UUID, site_id: uuid.UUID, *, lo
 async def list_sites(conn: Any, workspace_id: uuid.UUID) -> list[Site]:
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM sites WHERE workspace_id = $1 ORDER BY created_at, id",
                             workspace_id)
-    hosts = await conn.fetch("SELECT site_id, hostname FROM domains WHERE workspace_id = $1 ORDER BY hostname",
-                             workspace_id)
+    hosts = await conn.fetch(
+        "SELECT site_id, hostname FROM domains WHERE workspace_id = $1 ORDER BY hostname", workspace_id)
     by_site: dict[uuid.UUID, list[str]] = {}
     for h in hosts:
         by_site.setdefault(h["site_id"], []).append(h["hostname"])
@@ -166,7 +166,8 @@ async def remove_domain(pool: Any, workspace_id: uuid.UUID, actor: str, site_id:
     async with pool.acquire() as conn, conn.transaction():
         await get_site(conn, workspace_id, site_id)
         deleted = await conn.fetchval(
-            "DELETE FROM domains WHERE hostname = $1 AND workspace_id = $2 AND site_id = $3 RETURNING hostname",
+            "DELETE FROM domains WHERE hostname = $1 AND workspace_id = $2 AND site_id = $3"
+            " RETURNING hostname",
             hostname, workspace_id, site_id,
         )
         if deleted is None:

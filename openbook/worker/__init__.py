@@ -1,0 +1,8 @@
+"""The deployment worker: Redis Streams consumer, lease-fenced builds, atomic storage.
+
+    main.py      `openbook worker`: start-up, signals, the outbox relay, `deploy_one`
+    consumer.py  XREADGROUP / XAUTOCLAIM / XACK / dead-letter loop
+    deploy.py    one deployment under a lease: pending -> building -> deployed | failed
+    build.py     commit tree below the site root -> renderer -> publish
+    storage.py   STORAGE_PATH layout: atomic folders, `live` and `_hosts` symlinks
+"""

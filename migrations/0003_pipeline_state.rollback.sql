@@ -1,0 +1,2 @@
+DROP INDEX deployments_unfinished;
+DROP TABLE relay_state;

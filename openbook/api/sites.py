@@ -1,0 +1,142 @@
+"""Site and domain endpoints (SPEC §6): admins create, readers list and read."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from openbook.api import openapi
+from openbook.api.auth import require
+from openbook.api.bodies import optional_str, read_json_object, required_str
+from openbook.api.keys import POOL, SETTINGS
+from openbook.db import sites as rows
+from openbook.errors import InvalidRequest, NotFound
+from openbook.store.paths import validate_branch_name, validate_dir_path
+from openbook.themes_fs import theme_exists
+from openbook.worker import storage
+
+log = logging.getLogger("openbook.api")
+
+SITE_BODY = {
+    "type": "object", "required": ["name", "slug", "theme"],
+    "properties": {"name": {"type": "string"}, "slug": {"type": "string"}, "theme": {"type": "string"},
+                   "branch": {"type": "string", "default": "main"},
+                   "root": {"type": "string", "description": "folder of the tree that holds the site"}},
+}
+
+
+def path_uuid(request: web.Request, name: str, what: str) -> uuid.UUID:
+    """A uuid path parameter; anything else cannot exist, so it is a 404."""
+    raw = request.match_info[name]
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound(f"{what} {raw!r} does not exist", {name: raw}) from None
+
+
+def _root(raw: str | None) -> str:
+    if raw is None:
+        return ""
+    cleaned = raw.strip("/") if raw not in ("", "/") else ""
+    try:
+        return validate_dir_path(cleaned)
+    except InvalidRequest as exc:
+        raise InvalidRequest(f"root: {exc.message}", {"field": "root", **exc.details}) from exc
+
+
+async def create_site(request: web.Request) -> web.Response:
+    who = require(request, "admin")
+    body = await read_json_object(request)
+    name = rows.validate_name(required_str(body, "name"))
+    slug = rows.validate_slug(required_str(body, "slug"))
+    theme = required_str(body, "theme")
+    if not rows.THEME_RE.match(theme) or not theme_exists(theme, request.app[SETTINGS].themes_path):
+        raise InvalidRequest(f"theme {theme!r} does not exist", {"field": "theme", "theme": theme})
+    branch = validate_branch_name(optional_str(body, "branch") or "main")
+    root = _root(optional_str(body, "root"))
+    site = await rows.create_site(request.app[POOL], who.workspace_id, who.sub, name=name, slug=slug,
+                                  theme=theme, branch=branch, root=root)
+    return web.json_response(site.to_json(), status=201)
+
+
+async def list_sites(request: web.Request) -> web.Response:
+    who = require(request, "read")
+    sites = await rows.list_sites(request.app[POOL], who.workspace_id)
+    return web.json_response({"sites": [s.to_json() for s in sites]})
+
+
+async def get_site(request: web.Request) -> web.Response:
+    who = require(request, "read")
+    site_id = path_uuid(request, "id", "site")
+    pool: Any = request.app[POOL]
+    async with pool.acquire() as conn:
+        site = await rows.get_site(conn, who.workspace_id, site_id)
+    return web.json_response(site.to_json())
+
+
+async def _sync_host(request: web.Request, hostname: str, site: rows.Site | None) -> None:
+    """Create or remove `_hosts/<hostname>` after the row changed (the worker reconciles at start)."""
+    root = request.app[SETTINGS].storage_path
+    if root is None:
+        return
+    try:
+        if site is None:
+            await asyncio.to_thread(storage.unlink_host, root, hostname)
+        else:
+            await asyncio.to_thread(storage.link_host, root, hostname, site.workspace_id, site.id)
+    except OSError as exc:
+        log.error("cannot update _hosts/%s: %s (the worker re-links at its next start)", hostname, exc)
+
+
+async def add_domain(request: web.Request) -> web.Response:
+    who = require(request, "admin")
+    site_id = path_uuid(request, "id", "site")
+    body = await read_json_object(request)
+    hostname = rows.validate_hostname(required_str(body, "hostname"))
+    pool: Any = request.app[POOL]
+    await rows.add_domain(pool, who.workspace_id, who.sub, site_id, hostname)
+    async with pool.acquire() as conn:
+        site = await rows.get_site(conn, who.workspace_id, site_id)
+    await _sync_host(request, hostname, site)
+    return web.json_response({"hostname": hostname, "site_id": str(site_id)}, status=201)
+
+
+async def remove_domain(request: web.Request) -> web.Response:
+    who = require(request, "admin")
+    site_id = path_uuid(request, "id", "site")
+    raw = request.match_info["hostname"]
+    try:
+        hostname = rows.validate_hostname(raw)
+    except InvalidRequest:
+        raise NotFound(f"site {site_id} has no domain {raw!r}", {"hostname": raw}) from None
+    await rows.remove_domain(request.app[POOL], who.workspace_id, who.sub, site_id, hostname)
+    await _sync_host(request, hostname, None)
+    return web.json_response({"hostname": hostname, "site_id": str(site_id), "removed": True})
+
+
+def _document() -> None:
+    openapi.document("post", "/api/sites", "Create a site", role="admin", body=SITE_BODY,
+                     responses={201: "the site", 409: "already_exists: the slug is taken"})
+    openapi.document("get", "/api/sites", "List the workspace's sites", role="reader")
+    openapi.document("get", "/api/sites/{id}", "One site, with live_deployment_id and domains", role="reader",
+                     responses={200: "the site", 404: "not_found"})
+    openapi.document("post", "/api/sites/{id}/domains", "Attach a hostname to the site", role="admin",
+                     body={"type": "object", "required": ["hostname"],
+                           "properties": {"hostname": {"type": "string"}}},
+                     responses={201: "attached", 404: "not_found", 409: "conflict: hostname in use"})
+    openapi.document("delete", "/api/sites/{id}/domains/{hostname}", "Detach a hostname", role="admin",
+                     responses={200: "detached", 404: "not_found"})
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_post("/api/sites", create_site)
+    r.add_get("/api/sites", list_sites)
+    r.add_get("/api/sites/{id}", get_site)
+    r.add_post("/api/sites/{id}/domains", add_domain)
+    r.add_delete("/api/sites/{id}/domains/{hostname}", remove_domain)
+    _document()

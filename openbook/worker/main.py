@@ -1,0 +1,96 @@
+"""`openbook worker`: connect, reconcile `_hosts`, relay the outbox, consume until SIGTERM.
+
+Start-up waits a bounded time for PostgreSQL and Redis and exits 1 with a
+clear message if either stays away. Once running, outages are retried with
+backoff. SIGTERM or SIGINT: stop reading, finish the current deployment,
+close connections, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from openbook.config import Settings
+from openbook.db.outbox import Relay
+from openbook.db.pool import create_pool
+from openbook.db.sites import all_domains
+from openbook.errors import Unavailable
+from openbook.logs import setup_logging
+from openbook.stream import connect, ensure_group, wait_until_ready
+from openbook.worker import storage
+from openbook.worker.consumer import Consumer
+from openbook.worker.deploy import MIN_LEASE_S, Context, Result, run_deployment
+
+log = logging.getLogger("openbook.worker")
+
+
+def lease_seconds(settings: Settings) -> float:
+    """A building worker renews its lease every third of it; a dead one's lapses after it."""
+    return max(settings.worker_claim_idle_ms / 1000, MIN_LEASE_S)
+
+
+def context(settings: Settings, pool: Any) -> Context:
+    assert settings.storage_path is not None
+    return Context(pool=pool, storage=settings.storage_path, themes_path=settings.themes_path,
+                   owner=settings.worker_name, lease_s=lease_seconds(settings))
+
+
+async def deploy_one(pool: Any, storage_path: Path, deployment_id: uuid.UUID, *,
+                     themes_path: tuple[Path, ...] = (), owner: str = "bench") -> Result:
+    """Run one deployment to a terminal state in this process (benchmarks, tools); no Redis involved."""
+    ctx = Context(pool=pool, storage=storage_path, themes_path=themes_path, owner=owner)
+    while True:
+        result = await run_deployment(ctx, deployment_id)
+        if result.verdict.value != "retry":
+            return result
+        await asyncio.sleep(0.2)
+
+
+async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
+    assert settings.redis is not None and settings.storage_path is not None
+    pool = await create_pool(settings.database)
+    redis = connect(settings.redis)
+    relay_task: asyncio.Task[None] | None = None
+    try:
+        await wait_until_ready(redis, settings.redis.startup_wait_s)
+        await ensure_group(redis)
+        domains = await all_domains(pool)
+        await asyncio.to_thread(storage.reconcile_hosts, settings.storage_path, domains)
+        relay_task = asyncio.create_task(Relay(pool, redis).run())
+        log.info("worker started", extra={"consumer": settings.worker_name, "burst": burst})
+        consumer = Consumer(context(settings, pool), redis, settings.worker_claim_idle_ms, stop)
+        await consumer.run(burst)
+        log.info("worker stopping", extra={"processed": consumer.processed})
+    finally:
+        if relay_task is not None:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+        await redis.aclose()
+        await pool.close()
+
+
+async def _main(settings: Settings, burst: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await serve(settings, burst, stop)
+    except Unavailable as exc:
+        print(f"openbook worker: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_worker(settings: Settings, burst: bool) -> int:
+    """Run the worker until SIGTERM/SIGINT (or, with `burst`, until the stream is drained)."""
+    setup_logging()
+    return asyncio.run(_main(settings, burst))

@@ -1,0 +1,279 @@
+"""The published tree under STORAGE_PATH: atomic folders, atomic symlinks.
+
+    STORAGE_PATH/
+      <workspace_id>/<site_id>/<commit_id>/    one immutable folder per build
+      <workspace_id>/<site_id>/live            symlink -> <commit_id>
+      _hosts/<hostname>                        symlink -> ../<workspace_id>/<site_id>/live
+
+A build is written into `.tmp-*` beside its target (same filesystem), every
+file created with O_NOFOLLOW relative to its parent folder's descriptor and
+fsynced, then renamed into place: a reader sees all of it or nothing. A
+symlink is switched by creating a new link and `os.replace`-ing it over the
+old one, never unlink-then-link. Files identical to the previous build's are
+hard-linked from it. Any write or fsync error propagates as OSError (the
+deployment fails; an fsync is never retried) and only the temp folder is lost.
+
+Everything here is blocking: the worker calls it through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from openbook.errors import RenderError
+
+MANIFEST = ".openbook-manifest.json"
+HOSTS = "_hosts"
+LIVE = "live"
+TMP_PREFIX = ".tmp-"
+STALE_TMP_S = 3600.0
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """Where a build landed and what writing it cost."""
+
+    path: Path
+    reused: bool
+    written: int
+    linked: int
+    bytes: int
+
+
+def site_dir(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID) -> Path:
+    return storage / str(workspace_id) / str(site_id)
+
+
+def _segments(path: str) -> list[str]:
+    parts = path.split("/")
+    if (not path or path.startswith("/") or "\0" in path or "\\" in path
+            or any(p in ("", ".", "..") for p in parts) or parts[0] == MANIFEST):
+        raise RenderError(path, "the renderer produced an invalid output path")
+    return parts
+
+
+def read_manifest(folder: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((folder / MANIFEST).read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class _Writer:
+    """Creates files below one open root folder without ever following a symlink."""
+
+    def __init__(self, root: Path) -> None:
+        os.mkdir(root, 0o755)
+        self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        self._dirs: dict[str, int] = {"": self.root_fd}
+
+    def _dir_fd(self, parts: list[str]) -> int:
+        key = ""
+        fd = self.root_fd
+        for part in parts:
+            child = f"{key}/{part}" if key else part
+            known = self._dirs.get(child)
+            if known is None:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                known = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                self._dirs[child] = known
+            key, fd = child, known
+        return fd
+
+    def write(self, path: str, data: bytes, *, checked: bool = True) -> None:
+        parts = _segments(path) if checked else path.split("/")
+        dfd = self._dir_fd(parts[:-1])
+        fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=dfd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def link(self, source: Path, path: str) -> bool:
+        """Hard-link `source` (a regular file of an earlier build) as `path`; False if impossible."""
+        parts = _segments(path)
+        dfd = self._dir_fd(parts[:-1])
+        try:
+            os.link(source, parts[-1], dst_dir_fd=dfd, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno in (errno.EXDEV, errno.EMLINK, errno.ENOENT, errno.EPERM):
+                return False
+            raise
+        return True
+
+    def sync_and_close(self) -> None:
+        for fd in self._dirs.values():
+            os.fsync(fd)
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs.clear()
+
+    def close(self) -> None:
+        for fd in self._dirs.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._dirs.clear()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two folders atomically (Linux renameat2 RENAME_EXCHANGE)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS):
+            raise OSError(err, os.strerror(err), str(a))
+    # No atomic exchange on this filesystem: a short window where `b` is absent.
+    aside = b.with_name(f"{TMP_PREFIX}old-{uuid.uuid4().hex}")
+    os.rename(b, aside)
+    os.rename(a, b)
+    os.rename(aside, a)
+
+
+def remove_stale_temps(folder: Path, older_than_s: float = STALE_TMP_S) -> None:
+    """Delete `.tmp-*` folders left by killed workers (old enough that no build still writes them)."""
+    now = time.time()
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(folder):
+            if entry.name.startswith(TMP_PREFIX) and entry.is_dir(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    if now - entry.stat(follow_symlinks=False).st_mtime > older_than_s:
+                        shutil.rmtree(entry.path, ignore_errors=True)
+
+
+def publish(target: Path, files: Iterable[tuple[str, bytes]], build_key: str,
+            previous: Path | None = None, stats: dict[str, object] | None = None) -> Published:
+    """Write `files` to `target` atomically; reuse `target` when it holds the same `build_key`.
+
+    `previous` is an earlier build of the same site: its files with identical
+    bytes are hard-linked instead of written. `stats` is kept in the manifest. Raises OSError on any write or
+    fsync failure (the temp folder is removed; `target` is untouched) and
+    RenderError for an output path that is not a clean relative path.
+    """
+    existing = read_manifest(target)
+    if existing is not None and existing.get("build_key") == build_key:
+        return Published(target, reused=True, written=0, linked=0, bytes=0)
+    parent = target.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(parent)
+    prev_files: dict[str, str] = {}
+    prev_root: Path | None = None
+    if previous is not None:
+        manifest = read_manifest(previous)
+        if manifest is not None and isinstance(manifest.get("files"), dict):
+            prev_files = manifest["files"]  # type: ignore[assignment]
+            prev_root = previous.resolve()
+    temp = parent / f"{TMP_PREFIX}{target.name}-{uuid.uuid4().hex}"
+    written = linked = total = 0
+    hashes: dict[str, str] = {}
+    writer = _Writer(temp)
+    try:
+        for path, data in files:
+            digest = hashlib.sha256(data).hexdigest()
+            if path in hashes:
+                raise RenderError(path, "the renderer produced this output path twice")
+            hashes[path] = digest
+            total += len(data)
+            same = prev_root is not None and prev_files.get(path) == digest
+            if same and prev_root is not None and writer.link(prev_root / path, path):
+                linked += 1
+                continue
+            writer.write(path, data)
+            written += 1
+        manifest = {"build_key": build_key, "stats": stats or {}, "files": hashes}
+        writer.write(MANIFEST, json.dumps(manifest).encode(), checked=False)
+        writer.sync_and_close()
+        if existing is not None or target.exists():
+            _exchange(temp, target)
+            shutil.rmtree(temp, ignore_errors=True)
+        else:
+            os.rename(temp, target)
+        _fsync_dir(parent)
+    except BaseException:
+        writer.close()
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return Published(target, reused=False, written=written, linked=linked, bytes=total)
+
+
+def _replace_symlink(link: Path, target: str) -> None:
+    """Point `link` at `target` atomically: a new link renamed over the old one."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if os.readlink(link) == target:
+            return
+    fresh = link.with_name(f"{TMP_PREFIX}{link.name}-{uuid.uuid4().hex}")
+    os.symlink(target, fresh)
+    try:
+        os.replace(fresh, link)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(fresh)
+        raise
+    _fsync_dir(link.parent)
+
+
+def switch_live(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID, commit_id: str) -> None:
+    """Point `<site>/live` at the `<commit_id>` folder (which must already be complete)."""
+    folder = site_dir(storage, workspace_id, site_id)
+    if read_manifest(folder / commit_id) is None:
+        raise FileNotFoundError(errno.ENOENT, "no complete build to make live", str(folder / commit_id))
+    _replace_symlink(folder / LIVE, commit_id)
+
+
+def live_target(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID) -> str | None:
+    try:
+        return os.readlink(site_dir(storage, workspace_id, site_id) / LIVE)
+    except OSError:
+        return None
+
+
+def link_host(storage: Path, hostname: str, workspace_id: uuid.UUID, site_id: uuid.UUID) -> None:
+    """`_hosts/<hostname>` -> the site's `live` link (valid hostnames only: they are safe names)."""
+    _replace_symlink(storage / HOSTS / hostname, f"../{workspace_id}/{site_id}/{LIVE}")
+
+
+def unlink_host(storage: Path, hostname: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(storage / HOSTS / hostname)
+
+
+def reconcile_hosts(storage: Path, domains: Iterable[tuple[str, uuid.UUID, uuid.UUID]]) -> None:
+    """Make `_hosts/` hold exactly one link per domain (created, re-pointed or removed)."""
+    wanted = {host: (ws, site) for host, ws, site in domains}
+    hosts = storage / HOSTS
+    hosts.mkdir(exist_ok=True)
+    for entry in os.scandir(hosts):
+        if entry.name not in wanted and entry.is_symlink() and not entry.name.startswith(TMP_PREFIX):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+    for host, (ws, site) in wanted.items():
+        link_host(storage, host, ws, site)

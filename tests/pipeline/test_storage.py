@@ -1,0 +1,123 @@
+"""The filesystem side: atomic folders, reuse, hard links, symlink switches, failures that damage nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from openbook.errors import RenderError
+from openbook.worker import storage
+
+WS, SITE = uuid.uuid4(), uuid.uuid4()
+
+
+def files(version: str) -> list[tuple[str, bytes]]:
+    return [("index.html", f"<h1>{version}</h1>".encode()), ("guide/intro/index.html", b"intro"),
+            ("static/app.1234abcd.css", b"body{}")]
+
+
+def test_publish_writes_everything_and_a_manifest(tmp_path: Path) -> None:
+    target = storage.site_dir(tmp_path, WS, SITE) / ("a" * 64)
+    result = storage.publish(target, files("one"), "key-1", stats={"pages": 2})
+    assert not result.reused and result.written == 3 and result.bytes == sum(len(d) for _, d in files("one"))
+    assert (target / "guide/intro/index.html").read_bytes() == b"intro"
+    manifest = json.loads((target / storage.MANIFEST).read_bytes())
+    assert manifest["build_key"] == "key-1" and manifest["stats"] == {"pages": 2}
+    assert set(manifest["files"]) == {p for p, _ in files("one")}
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp folder left
+
+
+def test_same_build_key_is_reused_and_a_new_one_swaps_atomically(tmp_path: Path) -> None:
+    target = storage.site_dir(tmp_path, WS, SITE) / ("b" * 64)
+    storage.publish(target, files("one"), "key-1")
+    inode = os.stat(target / "index.html").st_ino
+    assert storage.publish(target, files("two"), "key-1").reused
+    assert os.stat(target / "index.html").st_ino == inode
+    # Same commit, new theme: the folder is exchanged in one step, the old one removed.
+    storage.publish(target, files("two"), "key-2")
+    assert (target / "index.html").read_bytes() == b"<h1>two</h1>"
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+
+
+def test_unchanged_files_are_hard_linked_from_the_previous_build(tmp_path: Path) -> None:
+    folder = storage.site_dir(tmp_path, WS, SITE)
+    old = storage.publish(folder / ("1" * 64), files("one"), "k1")
+    new = storage.publish(folder / ("2" * 64), files("two"), "k2", previous=old.path)
+    assert new.written == 1 and new.linked == 2
+    page = "guide/intro/index.html"
+    assert os.stat(old.path / page).st_ino == os.stat(new.path / page).st_ino
+    assert (new.path / "index.html").read_bytes() == b"<h1>two</h1>"
+
+
+@pytest.mark.parametrize("bad", ["/etc/passwd", "../escape.html", "a/../../b", "a//b", "",
+                                 ".openbook-manifest.json", "a\\b", "a/./b"])
+def test_bad_output_paths_fail_without_touching_anything(tmp_path: Path, bad: str) -> None:
+    target = storage.site_dir(tmp_path, WS, SITE) / ("c" * 64)
+    with pytest.raises(RenderError):
+        storage.publish(target, [("ok.html", b"ok"), (bad, b"evil")], "k")
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    assert not (tmp_path / "escape.html").exists()
+
+
+def test_a_write_error_leaves_the_target_and_no_temp(tmp_path: Path) -> None:
+    target = storage.site_dir(tmp_path, WS, SITE) / ("d" * 64)
+    storage.publish(target, files("one"), "k1")
+    # A file where a folder must go: the write fails like a full disk would, mid-build.
+    with pytest.raises(OSError):
+        storage.publish(target, [("x.html", b"x"), ("x.html/inner.html", b"y")], "k2")
+    assert (target / "index.html").read_bytes() == b"<h1>one</h1>"
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
+    with pytest.raises(RenderError):
+        storage.publish(target, [("same.html", b"1"), ("same.html", b"2")], "k3")
+
+
+def test_live_switch_is_a_rename_and_needs_a_complete_build(tmp_path: Path) -> None:
+    folder = storage.site_dir(tmp_path, WS, SITE)
+    storage.publish(folder / ("1" * 64), files("one"), "k1")
+    storage.publish(folder / ("2" * 64), files("two"), "k2")
+    storage.switch_live(tmp_path, WS, SITE, "1" * 64)
+    link_inode = os.lstat(folder / "live").st_ino
+    storage.switch_live(tmp_path, WS, SITE, "2" * 64)
+    assert os.readlink(folder / "live") == "2" * 64
+    assert os.lstat(folder / "live").st_ino != link_inode  # a new link renamed over the old one
+    assert storage.live_target(tmp_path, WS, SITE) == "2" * 64
+    (folder / ("3" * 64)).mkdir()  # no manifest: not a finished build
+    with pytest.raises(FileNotFoundError):
+        storage.switch_live(tmp_path, WS, SITE, "3" * 64)
+    assert os.readlink(folder / "live") == "2" * 64
+    assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_host_links_follow_the_domains(tmp_path: Path) -> None:
+    other = uuid.uuid4()
+    storage.reconcile_hosts(tmp_path, [("a.example", WS, SITE), ("b.example", WS, other)])
+    assert os.readlink(tmp_path / "_hosts/a.example") == f"../{WS}/{SITE}/live"
+    storage.reconcile_hosts(tmp_path, [("b.example", WS, SITE)])
+    assert sorted(os.listdir(tmp_path / "_hosts")) == ["b.example"]
+    assert os.readlink(tmp_path / "_hosts/b.example") == f"../{WS}/{SITE}/live"
+    storage.unlink_host(tmp_path, "b.example")
+    storage.unlink_host(tmp_path, "b.example")
+    assert os.listdir(tmp_path / "_hosts") == []
+
+
+def test_never_writes_through_a_symlink(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = storage.site_dir(tmp_path, WS, SITE) / ("e" * 64)
+
+    class Sneaky:
+        """Plants a symlink inside the temp folder between two writes (as a hostile process might)."""
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            yield "a.html", b"a"
+            temp = next(p for p in target.parent.iterdir() if p.name.startswith(".tmp-"))
+            os.symlink(outside, temp / "dir")
+            yield "dir/evil.html", b"evil"
+
+    with pytest.raises(OSError):
+        storage.publish(target, Sneaky(), "k")
+    assert list(outside.iterdir()) == [] and not target.exists()

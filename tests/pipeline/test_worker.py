@@ -1,0 +1,185 @@
+"""The worker as a real process: end to end, content errors, SIGTERM, ordering, poison, idempotency."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+from openbook.worker.main import deploy_one
+from tests.pipeline.conftest import SAMPLE_BOOK, Api, Stack, StartWorker, ws_of
+
+
+def big_book(pages: int, words: int = 150) -> dict[str, str]:
+    text = " ".join(f"word{i % 97}" for i in range(words))
+    files = {"index.md": "# Big book\n"}
+    for i in range(pages):
+        files[f"part{i % 10}/page{i}.md"] = f"# Page {i}\n\n{text}\n\n## Section\n\n{text}\n"
+    return files
+
+
+async def wait_status(api: Api, dep_id: str, statuses: set[str], timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        dep = await api.deployment(dep_id)
+        if dep["status"] in statuses:
+            return dep
+        assert time.monotonic() < deadline, f"{dep_id} still {dep['status']}"
+        await asyncio.sleep(0.05)
+
+
+async def test_publish_end_to_end(admin: Api, workers: StartWorker, stack: Stack) -> None:
+    worker = workers("w1")
+    await admin.commit(SAMPLE_BOOK)
+    site = await admin.site()
+    await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "book.example"})
+    latencies = []
+    deployments = []
+    for edition in range(3):
+        if edition:
+            await admin.commit({"guide/usage.md": f"# Usage, edition {edition}\n"})
+        started = time.monotonic()
+        dep = await admin.deploy(site["id"])
+        done = (await admin.wait_terminal([dep["id"]], 30))[dep["id"]]
+        latencies.append(time.monotonic() - started)
+        assert done["status"] == "deployed", (done, worker.output())
+        deployments.append(done)
+    print(f"POST -> deployed latency: {[round(x * 1000) for x in latencies]} ms")
+
+    site_dir = stack.storage / ws_of(admin) / site["id"]
+    live = site_dir / "live"
+    assert os.readlink(live) == deployments[-1]["commit"]
+    assert (live / "index.html").is_file() and (live / "guide/intro/index.html").is_file()
+    assert (live / "img/logo.svg").read_bytes() == SAMPLE_BOOK["img/logo.svg"].encode()
+    assert b"edition 2" in (live / "guide/usage/index.html").read_bytes()
+    served = stack.storage / "_hosts/book.example/index.html"
+    assert served.read_bytes() == (live / "index.html").read_bytes()
+    # Unchanged files of the previous build are hard links, not copies.
+    first, last = site_dir / deployments[0]["commit"], site_dir / deployments[-1]["commit"]
+    assert os.stat(first / "img/logo.svg").st_ino == os.stat(last / "img/logo.svg").st_ino
+    assert deployments[-1]["stats"]["linked"] > 0
+    assert not [p for p in site_dir.iterdir() if p.name.startswith(".tmp-")]
+    assert worker.alive()
+
+
+async def test_content_errors_fail_with_file_and_cause(admin: Api, workers: StartWorker,
+                                                        stack: Stack) -> None:
+    worker = workers("w1")
+    await admin.commit({"index.md": "# Home\n", "broken.md": "---\ntitle: [oops\n---\ntext\n"})
+    site = await admin.site()
+    missing_root = await admin.site("rooted", root="no/such/folder")
+    bad = await admin.deploy(site["id"])
+    no_root = await admin.deploy(missing_root["id"])
+    done = await admin.wait_terminal([bad["id"], no_root["id"]], 30)
+    assert done[bad["id"]]["status"] == "failed" and "broken.md" in done[bad["id"]]["error"]
+    assert done[no_root["id"]]["status"] == "failed" and "no/such/folder" in done[no_root["id"]]["error"]
+    assert [c["status"] for c in done[bad["id"]]["conditions"]] == ["pending", "building", "failed"]
+    assert not (stack.storage / ws_of(admin) / site["id"] / "live").exists()
+    # The worker is still serving.
+    await admin.commit({"broken.md": "# Fixed\n"})
+    ok = await admin.deploy(site["id"])
+    assert (await admin.wait_terminal([ok["id"]], 30))[ok["id"]]["status"] == "deployed"
+    assert worker.alive()
+    with stack.redis() as r:
+        assert r.xpending("deployments_stream", "deployment_group")["pending"] == 0
+
+
+async def test_sigterm_finishes_current_deployment_and_exits_0(admin: Api, workers: StartWorker,
+                                                               stack: Stack) -> None:
+    await admin.commit(big_book(800))
+    site = await admin.site()
+    first = await admin.deploy(site["id"])
+    second = await admin.deploy(site["id"])
+    worker = workers("w1")
+    await wait_status(admin, first["id"], {"building"}, 30)
+    worker.proc.send_signal(15)  # type: ignore[union-attr]
+    assert worker.wait(60) == 0, worker.output()
+    assert (await admin.deployment(first["id"]))["status"] == "deployed"
+    assert (await admin.deployment(second["id"]))["status"] == "pending"
+    with stack.redis() as r:
+        pending = r.xpending("deployments_stream", "deployment_group")["pending"]
+    assert pending <= 1  # at most the second entry, delivered but not started
+    # A new worker with the same name picks up where it stopped.
+    workers("w1")
+    assert (await admin.wait_terminal([second["id"]], 60))[second["id"]]["status"] == "deployed"
+
+
+async def test_out_of_order_finish_keeps_newest_live(admin: Api, stack: Stack, pool: Any) -> None:
+    await admin.commit(SAMPLE_BOOK)
+    site = await admin.site()
+    older = await admin.deploy(site["id"])
+    await admin.commit({"index.md": "# Newer\n"})
+    newer = await admin.deploy(site["id"])
+    assert (await deploy_one(pool, stack.storage, uuid.UUID(newer["id"]))).status == "deployed"
+    assert (await deploy_one(pool, stack.storage, uuid.UUID(older["id"]))).status == "deployed"
+    live = stack.storage / ws_of(admin) / site["id"] / "live"
+    assert os.readlink(live) == newer["commit"]
+    got = await admin.call("GET", f"/api/sites/{site['id']}", 200)
+    assert got["live_deployment_id"] == newer["id"]
+
+
+async def test_poison_message_is_failed_dead_lettered_and_acked(admin: Api, workers: StartWorker,
+                                                                stack: Stack, pool: Any) -> None:
+    await admin.commit(SAMPLE_BOOK)
+    site = await admin.site()
+    dep = await admin.deploy(site["id"])
+    # As if five workers had died building it.
+    await pool.execute("UPDATE deployments SET attempts = 5, status = 'building', lease_owner = 'ghost',"
+                       " lease_until = now() - interval '1 second' WHERE id = $1", uuid.UUID(dep["id"]))
+    worker = workers("w1", "--burst")
+    assert worker.wait(60) == 0, worker.output()
+    done = await admin.deployment(dep["id"])
+    assert done["status"] == "failed" and "5 attempts" in done["error"]
+    with stack.redis() as r:
+        dead = r.xrange("deployments_dead")
+        assert [e[1]["deployment_id"] for e in dead] == [dep["id"]]
+        assert r.xpending("deployments_stream", "deployment_group")["pending"] == 0
+
+
+async def test_redelivered_finished_deployment_is_just_acked(admin: Api, workers: StartWorker,
+                                                             stack: Stack) -> None:
+    await admin.commit(SAMPLE_BOOK)
+    site = await admin.site()
+    dep = await admin.deploy(site["id"])
+    assert workers("w1", "--burst").wait(60) == 0
+    before = await admin.deployment(dep["id"])
+    assert before["status"] == "deployed"
+    with stack.redis() as r:
+        r.xadd("deployments_stream", {"deployment_id": dep["id"]})
+        r.xadd("deployments_stream", {"deployment_id": "garbage"})
+        r.xadd("deployments_stream", {"deployment_id": str(uuid.uuid4())})
+    assert workers("w2", "--burst").wait(60) == 0
+    assert await admin.deployment(dep["id"]) == before
+    with stack.redis() as r:
+        assert r.xpending("deployments_stream", "deployment_group")["pending"] == 0
+
+
+def test_bad_configuration_exits_2_naming_every_problem(stack: Stack) -> None:
+    env = stack.env()
+    env.pop("DB_DSN")
+    env["REDIS_DB"] = "many"
+    result = subprocess.run([sys.executable, "-m", "openbook.cli", "worker"], env=env, capture_output=True,
+                            timeout=30, check=False)
+    assert result.returncode == 2
+    assert b"DB_DSN" in result.stderr and b"REDIS_DB" in result.stderr
+
+
+async def test_crash_between_commit_and_xadd_is_relayed(admin: Api, workers: StartWorker, pool: Any,
+                                                        stack: Stack) -> None:
+    from openbook.db.deployments import create_deployment
+
+    commit = await admin.commit(SAMPLE_BOOK)
+    site = await admin.site()
+    # Committed with its outbox row, but the process "died" before XADD.
+    dep, _ = await create_deployment(pool, uuid.UUID(admin.workspace_id), "tester", uuid.UUID(site["id"]),
+                                     commit, "main")
+    with stack.redis() as r:
+        assert not r.exists("deployments_stream")
+    workers("w1")  # its outbox relay sends the row after the grace period
+    done = await admin.wait_terminal([str(dep.id)], 30)
+    assert done[str(dep.id)]["status"] == "deployed"
+    assert await pool.fetchval("SELECT published_at IS NOT NULL FROM outbox WHERE deployment_id = $1", dep.id)
