@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,14 @@ from aiohttp import web
 from openbook.api.auth import mint_token
 from openbook.config import JwtSettings
 from openbook.db.migrate import apply_migrations
-from openbook.devstack import DevStackError, PostgresServer, RedisServer, free_port, wait_for_port
+from openbook.devstack import (
+    DevStackError,
+    PostgresServer,
+    RedisServer,
+    free_port,
+    postgres_can_reach,
+    wait_for_port,
+)
 from openbook.push import push
 from openbook.staticserve import static_app
 
@@ -37,6 +46,15 @@ DEPLOY_TIMEOUT_S = 120
 
 class DevError(Exception):
     """The demo could not be brought up; the message says which step failed."""
+
+
+def _pg_dir(data: Path) -> Path:
+    """The cluster's folder: inside the data folder unless the postgres user cannot reach it
+    (a checkout under root's private home); then a stable folder under the system temp dir."""
+    if postgres_can_reach(data):
+        return data / "pg"
+    digest = hashlib.sha256(str(data).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"openbook-dev-pg-{digest}"
 
 
 def _secret(data: Path) -> str:
@@ -99,11 +117,10 @@ async def _publish(api: str, token: str, examples: Path, state_file: Path) -> di
 def run_dev(data: Path, examples: Path, port: int = 8080, *, exit_after_publish: bool = False) -> int:
     data = data.resolve()
     data.mkdir(parents=True, exist_ok=True)
-    os.chmod(data, 0o755)
     storage = data / "storage"
     storage.mkdir(exist_ok=True)
     children: list[subprocess.Popen[bytes]] = []
-    pg = PostgresServer(data / "pg")
+    pg = PostgresServer(_pg_dir(data))
     redis = RedisServer(data / "redis")
     try:
         print("starting PostgreSQL and Redis ...", flush=True)

@@ -76,6 +76,13 @@ def _as_postgres(cmd: Sequence[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd]
 
 
+def postgres_can_reach(path: Path) -> bool:
+    """Whether the `postgres` OS user (used when we are root) can traverse down to `path`."""
+    if os.geteuid() != 0:
+        return True
+    return all(os.stat(p).st_mode & 0o001 for p in path.resolve().parents)
+
+
 def _give_to_postgres(path: Path) -> None:
     if os.geteuid() == 0:
         blocked = [p for p in path.resolve().parents if not os.stat(p).st_mode & 0o001]

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from openbook import errors
@@ -26,6 +27,15 @@ STATUS: dict[type[errors.OpenBookError], int] = {
     errors.TooLarge: 413,
     errors.Unavailable: 503,
 }
+
+BACKEND_DOWN: tuple[type[BaseException], ...] = (
+    OSError,  # includes ConnectionError: refused, reset
+    TimeoutError,
+    asyncpg.InterfaceError,  # connection closed under a query
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -85,6 +95,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                               {"allowed": sorted(exc.allowed_methods)})
     except web.HTTPException:
         raise
+    except BACKEND_DOWN as exc:
+        # A lost or refused database connection is an outage, not a bug: 503 lets
+        # clients and load balancers retry, and the pool reconnects by itself.
+        log.error("backend unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
+        return error_response(503, "unavailable", "a backing service is unavailable, retry shortly")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal server error")

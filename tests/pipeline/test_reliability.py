@@ -213,7 +213,8 @@ async def test_postgres_restarted_under_worker_and_api(aiohttp_client: Any, stac
         pg.stop("fast")  # under a build (or right after it)
         await asyncio.sleep(1.0)
         resp = await client.post("/api/deployments", json={"site_id": site["id"]}, headers=headers)
-        assert resp.status >= 500 and "Traceback" not in await resp.text()
+        assert resp.status == 503 and "Traceback" not in await resp.text()
+        assert (await resp.json())["error"]["code"] == "unavailable"
         pg.start()
         deadline = time.monotonic() + 30
         while True:
