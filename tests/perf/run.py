@@ -13,7 +13,7 @@ from openbook.config import DatabaseSettings
 from openbook.db.migrate import apply_migrations
 from openbook.db.pool import create_pool
 from openbook.devstack import PostgresServer
-from tests.perf import bench_store
+from tests.perf import bench_pipeline, bench_store
 
 
 def print_table(title: str, rows: list[bench_store.Row]) -> None:
@@ -41,6 +41,7 @@ def main() -> int:
         apply_migrations(pg.dsn)
         print_table("Content store (server-side time, median) vs git on the same files",
                     asyncio.run(store_bench(pg.dsn)))
+        print_table("Publishing pipeline (real API and worker processes)", bench_pipeline.run(pg, base))
     finally:
         pg.stop("immediate")
         shutil.rmtree(base, ignore_errors=True)
