@@ -25,7 +25,10 @@ SITE_BODY = {
     "type": "object", "required": ["name", "slug", "theme"],
     "properties": {"name": {"type": "string"}, "slug": {"type": "string"}, "theme": {"type": "string"},
                    "branch": {"type": "string", "default": "main"},
-                   "root": {"type": "string", "description": "folder of the tree that holds the site"}},
+                   "root": {"type": "string", "description": "folder of the tree that holds the site"},
+                   "settings": {"type": "object", "properties": {
+                       "html": {"enum": ["escape", "sanitize", "trusted"]}, "strict": {"type": "boolean"},
+                       "base_url": {"type": "string"}, "params": {"type": "object"}}}},
 }
 
 
@@ -48,19 +51,47 @@ def _root(raw: str | None) -> str:
         raise InvalidRequest(f"root: {exc.message}", {"field": "root", **exc.details}) from exc
 
 
+def _theme(request: web.Request, theme: str) -> str:
+    if not rows.THEME_RE.match(theme) or not theme_exists(theme, request.app[SETTINGS].themes_path):
+        raise InvalidRequest(f"theme {theme!r} does not exist", {"field": "theme", "theme": theme})
+    return theme
+
+
 async def create_site(request: web.Request) -> web.Response:
     who = require(request, "admin")
     body = await read_json_object(request)
     name = rows.validate_name(required_str(body, "name"))
     slug = rows.validate_slug(required_str(body, "slug"))
-    theme = required_str(body, "theme")
-    if not rows.THEME_RE.match(theme) or not theme_exists(theme, request.app[SETTINGS].themes_path):
-        raise InvalidRequest(f"theme {theme!r} does not exist", {"field": "theme", "theme": theme})
+    theme = _theme(request, required_str(body, "theme"))
     branch = validate_branch_name(optional_str(body, "branch") or "main")
     root = _root(optional_str(body, "root"))
+    settings = rows.validate_settings(body["settings"]) if body.get("settings") is not None else {}
     site = await rows.create_site(request.app[POOL], who.workspace_id, who.sub, name=name, slug=slug,
-                                  theme=theme, branch=branch, root=root)
+                                  theme=theme, branch=branch, root=root, settings=settings)
     return web.json_response(site.to_json(), status=201)
+
+
+async def update_site(request: web.Request) -> web.Response:
+    who = require(request, "admin")
+    site_id = path_uuid(request, "id", "site")
+    body = await read_json_object(request)
+    unknown = sorted(set(body) - set(rows.UPDATABLE))
+    if unknown or not body:
+        raise InvalidRequest(f"updatable fields are {', '.join(rows.UPDATABLE)}; got {unknown or 'nothing'}",
+                             {"fields": unknown})
+    changes: dict[str, Any] = {}
+    if "name" in body:
+        changes["name"] = rows.validate_name(required_str(body, "name"))
+    if "theme" in body:
+        changes["theme"] = _theme(request, required_str(body, "theme"))
+    if "branch" in body:
+        changes["branch"] = validate_branch_name(required_str(body, "branch"))
+    if "root" in body:
+        changes["root"] = _root(required_str(body, "root"))
+    if "settings" in body:
+        changes["settings"] = rows.validate_settings(body["settings"])
+    site = await rows.update_site(request.app[POOL], who.workspace_id, who.sub, site_id, changes)
+    return web.json_response(site.to_json())
 
 
 async def list_sites(request: web.Request) -> web.Response:
@@ -121,6 +152,10 @@ async def remove_domain(request: web.Request) -> web.Response:
 def _document() -> None:
     openapi.document("post", "/api/sites", "Create a site", role="admin", body=SITE_BODY,
                      responses={201: "the site", 409: "already_exists: the slug is taken"})
+    openapi.document("patch", "/api/sites/{id}", "Change name, theme, branch, root or settings (next deployment)",
+                     role="admin", body={"type": "object", "properties": {
+                         k: v for k, v in SITE_BODY["properties"].items() if k != "slug"}},  # type: ignore[attr-defined]
+                     responses={200: "the site", 404: "not_found"})
     openapi.document("get", "/api/sites", "List the workspace's sites", role="reader")
     openapi.document("get", "/api/sites/{id}", "One site, with live_deployment_id and domains", role="reader",
                      responses={200: "the site", 404: "not_found"})
@@ -137,6 +172,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/api/sites", create_site)
     r.add_get("/api/sites", list_sites)
     r.add_get("/api/sites/{id}", get_site)
+    r.add_patch("/api/sites/{id}", update_site)
     r.add_post("/api/sites/{id}/domains", add_domain)
     r.add_delete("/api/sites/{id}/domains/{hostname}", remove_domain)
     _document()

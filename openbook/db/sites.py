@@ -7,6 +7,7 @@ another tenant's site answers NotFound exactly like a missing one.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -84,6 +85,38 @@ def validate_name(name: str) -> str:
     return name
 
 
+HTML_MODES = ("escape", "sanitize", "trusted")
+SETTINGS_KEYS = ("html", "strict", "base_url", "params")
+MAX_SETTINGS_BYTES = 64 * 1024
+
+
+def validate_settings(raw: Any) -> dict[str, Any]:
+    """Site settings the renderer reads; every problem named at once (InvalidRequest).
+
+    `html`: escape (default) | sanitize | trusted; `strict`: fail deployments
+    with broken links; `base_url`: absolute http(s) URL for sitemaps (default:
+    the site's first domain); `params`: free-form values for templates.
+    """
+    if not isinstance(raw, dict):
+        raise InvalidRequest("settings must be an object", {"field": "settings"})
+    problems = [f"unknown setting {k!r} (known: {', '.join(SETTINGS_KEYS)})" for k in raw if k not in SETTINGS_KEYS]
+    if "html" in raw and raw["html"] not in HTML_MODES:
+        problems.append(f"html must be one of {', '.join(HTML_MODES)}")
+    if "strict" in raw and not isinstance(raw["strict"], bool):
+        problems.append("strict must be true or false")
+    if "base_url" in raw and not (isinstance(raw["base_url"], str)
+                                  and re.match(r"^https?://[^/\s]+(/\S*)?$", raw["base_url"])):
+        problems.append("base_url must be an absolute http(s) URL")
+    if "params" in raw and not isinstance(raw["params"], dict):
+        problems.append("params must be an object")
+    if len(json.dumps(raw)) > MAX_SETTINGS_BYTES:
+        problems.append(f"settings must be at most {MAX_SETTINGS_BYTES} bytes of JSON")
+    if problems:
+        raise InvalidRequest("invalid site settings: " + "; ".join(problems),
+                             {"field": "settings", "problems": problems})
+    return dict(raw)
+
+
 def _site(row: Any, domains: tuple[str, ...]) -> Site:
     return Site(
         id=row["id"],
@@ -104,21 +137,37 @@ _COLUMNS = "id, workspace_id, name, slug, theme, branch, root, settings, live_de
 
 
 async def create_site(pool: Any, workspace_id: uuid.UUID, actor: str, *, name: str, slug: str, theme: str,
-                      branch: str, root: str) -> Site:
+                      branch: str, root: str, settings: dict[str, Any] | None = None) -> Site:
     """Insert the site and its audit row in one transaction; AlreadyExists for a taken slug."""
     site_id = uuid.uuid4()
     async with pool.acquire() as conn, conn.transaction():
         try:
             row = await conn.fetchrow(
-                f"INSERT INTO sites (id, workspace_id, name, slug, theme, branch, root)"
-                f" VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}",
-                site_id, workspace_id, name, slug, theme, branch, root,
+                f"INSERT INTO sites (id, workspace_id, name, slug, theme, branch, root, settings)"
+                f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}",
+                site_id, workspace_id, name, slug, theme, branch, root, settings or {},
             )
         except asyncpg.UniqueViolationError as exc:
             raise AlreadyExists(f"a site with slug {slug!r} already exists", {"slug": slug}) from exc
         await record(conn, workspace_id, "site.created", actor, str(site_id),
                      {"slug": slug, "theme": theme, "branch": branch, "root": root})
     return _site(row, ())
+
+
+UPDATABLE = ("name", "theme", "branch", "root", "settings")
+
+
+async def update_site(pool: Any, workspace_id: uuid.UUID, actor: str, site_id: uuid.UUID,
+                      changes: dict[str, Any]) -> Site:
+    """Change some of the site's fields (already validated); they apply from the next deployment."""
+    fields = [k for k in UPDATABLE if k in changes]
+    assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, start=3))
+    async with pool.acquire() as conn, conn.transaction():
+        await get_site(conn, workspace_id, site_id, lock=True)
+        await conn.execute(f"UPDATE sites SET {assignments} WHERE workspace_id = $1 AND id = $2",
+                           workspace_id, site_id, *(changes[k] for k in fields))
+        await record(conn, workspace_id, "site.updated", actor, str(site_id), {k: changes[k] for k in fields})
+        return await get_site(conn, workspace_id, site_id)
 
 
 async def get_site(conn: Any, workspace_id: uuid.UUID, site_id: uuid.UUID, *, lock: bool = False) -> Site:

@@ -144,3 +144,33 @@ async def test_openapi_describes_the_pipeline_endpoints(admin: Api) -> None:
     assert "delete" in paths["/api/sites/{id}/domains/{hostname}"]
     assert set(paths["/api/deployments"]) == {"get", "post"} and "get" in paths["/api/deployments/{id}"]
     assert "post" in paths["/api/sites/{id}/live"]
+
+
+@pytest.mark.parametrize("settings", [
+    "strict", {"html": "raw"}, {"strict": "yes"}, {"base_url": "ftp://x"}, {"params": []}, {"colour": "red"},
+])
+async def test_bad_settings_are_400_and_change_nothing(admin: Api, settings: Any) -> None:
+    body = {"name": "X", "slug": "x", "theme": "book", "settings": settings}
+    err = await admin.call("POST", "/api/sites", 400, json=body)
+    assert err["error"]["details"]["field"] == "settings"
+    site = await admin.site("ok")
+    err = await admin.call("PATCH", f"/api/sites/{site['id']}", 400, json={"settings": settings})
+    assert (await admin.call("GET", f"/api/sites/{site['id']}", 200))["settings"] == {}
+    assert await audit_actions(admin) == ["site.created"]
+
+
+async def test_patch_changes_fields_for_the_next_deployment(admin: Api, client: Any, token: Callable[..., Headers],
+                                                            ws: uuid.UUID) -> None:
+    body = {"name": "X", "slug": "x", "theme": "book", "settings": {"html": "sanitize"}}
+    site = await admin.call("POST", "/api/sites", 201, json=body)
+    assert site["settings"] == {"html": "sanitize"}
+    changed = await admin.call("PATCH", f"/api/sites/{site['id']}", 200, json={
+        "name": "Renamed", "theme": "base", "settings": {"strict": True, "params": {"footer": "hi"}}})
+    assert changed["name"] == "Renamed" and changed["theme"] == "base"
+    assert changed["settings"] == {"strict": True, "params": {"footer": "hi"}} and changed["slug"] == "x"
+    assert await audit_actions(admin) == ["site.created", "site.updated"]
+    for bad in ({"slug": "y"}, {}, {"theme": "nope"}, {"root": "../x"}):
+        await admin.call("PATCH", f"/api/sites/{site['id']}", 400, json=bad)
+    reader = Api(client, token(ws, "writer"))
+    await reader.call("PATCH", f"/api/sites/{site['id']}", 403, json={"name": "no"})
+    await admin.call("PATCH", f"/api/sites/{uuid.uuid4()}", 404, json={"name": "no"})
