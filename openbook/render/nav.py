@@ -153,7 +153,11 @@ def _chapter(
         target = target[1:-1]
     if not target:
         return _Builder(title, None, "chapter", number)  # a draft chapter
-    path = posixpath.normpath(unquote(target.split("#", 1)[0]).lstrip("./") or ".")
+    raw = unquote(target.split("#", 1)[0])
+    while raw.startswith("./"):
+        raw = raw[2:]
+    # normpath keeps a leading "..", so a link out of the book stays broken.
+    path = posixpath.normpath(raw.lstrip("/") or ".")
     page = pages.get(path)
     if page is None:
         broken.append(("SUMMARY.md", target))

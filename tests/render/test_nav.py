@@ -96,6 +96,14 @@ def test_summary_link_to_missing_page_is_a_broken_link(build: Build) -> None:
     assert site.stats["broken_links"] == [{"path": "SUMMARY.md", "target": "gone.md"}]
 
 
+def test_summary_links_outside_the_book_or_to_dot_paths_are_broken(build: Build) -> None:
+    content = {"README.md": "# Hi", "x.md": "# X", "well-known/x.md": "# W",
+               "SUMMARY.md": "- [Up](../x.md)\n- [Dot](.well-known/x.md)\n- [Here](./x.md)\n"}
+    site = build(content)
+    assert site.stats["broken_links"] == [{"path": "SUMMARY.md", "target": "../x.md"},
+                                          {"path": "SUMMARY.md", "target": ".well-known/x.md"}]
+
+
 def test_folder_nav_uses_order_then_file_name(build: Build) -> None:
     site = build(
         {
