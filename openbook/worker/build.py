@@ -93,18 +93,25 @@ def _render_and_write(content: dict[str, bytes], site: Site, themes_path: tuple[
     kept = manifest.get("stats")
     if manifest.get("build_key") == build_key and isinstance(kept, dict):
         # Same inputs already published (a redelivered or repeated deployment): nothing to do.
-        return {**kept, "written": 0, "linked": 0, "render_ms": 0, "reused": True}
-    result = build_site(content, chain, settings)
-    render_ms = round((time.perf_counter() - started) * 1000)
-    stats: dict[str, Any] = {**result.stats, "files": len(result.files),
-                             "bytes": sum(len(f.data) for f in result.files)}
-    try:
-        published = storage.publish(target, ((f.path, f.data) for f in result.files), build_key, previous,
-                                    stats)
-    except OSError as exc:
-        raise PublishFailed(f"writing {target} failed: {exc.strerror or exc}") from exc
+        return {**kept, "written": 0, "linked": 0, "render_ms": 0, "rendered": 0, "folder_reused": True}
+    # Files whose render key equals the previous build's are not rendered but
+    # hard-linked from it; if that build vanished meanwhile, render everything.
+    keys = storage.previous_keys(previous)
+    for attempt_keys in (keys, {}) if keys else ({},):
+        result = build_site(content, chain, settings, previous=attempt_keys)
+        render_ms = round((time.perf_counter() - started) * 1000)
+        stats: dict[str, Any] = {**result.stats, "files": len(result.files),
+                                 "bytes": sum(len(f.data) for f in result.files if f.data is not None)}
+        try:
+            published = storage.publish(target, ((f.path, f.data, f.render_key) for f in result.files),
+                                        build_key, previous, stats)
+            break
+        except storage.ReuseFailed:
+            continue
+        except OSError as exc:
+            raise PublishFailed(f"writing {target} failed: {exc.strerror or exc}") from exc
     return {**stats, "written": published.written, "linked": published.linked, "render_ms": render_ms,
-            "reused": published.reused}
+            "bytes": published.bytes, "folder_reused": published.reused}
 
 
 async def build(pool: Any, storage_root: Path, themes_path: tuple[Path, ...], site: Site, commit_id: str,

@@ -169,14 +169,29 @@ def remove_stale_temps(folder: Path, older_than_s: float = STALE_TMP_S) -> None:
                         shutil.rmtree(entry.path, ignore_errors=True)
 
 
-def publish(target: Path, files: Iterable[tuple[str, bytes]], build_key: str,
-            previous: Path | None = None, stats: dict[str, object] | None = None) -> Published:
-    """Write `files` to `target` atomically; reuse `target` when it holds the same `build_key`.
+class ReuseFailed(Exception):
+    """A file the renderer skipped (same render key) is missing from the previous build."""
 
-    `previous` is an earlier build of the same site: its files with identical
-    bytes are hard-linked instead of written. `stats` is kept in the manifest. Raises OSError on any write or
-    fsync failure (the temp folder is removed; `target` is untouched) and
-    RenderError for an output path that is not a clean relative path.
+
+def previous_keys(previous: Path | None) -> dict[str, str]:
+    """Render keys of an earlier build's files (its manifest), for incremental rendering."""
+    manifest = read_manifest(previous) if previous is not None else None
+    keys = manifest.get("keys") if manifest is not None else None
+    return dict(keys) if isinstance(keys, dict) else {}
+
+
+def publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_key: str,
+            previous: Path | None = None, stats: dict[str, object] | None = None) -> Published:
+    """Write `files` (path, bytes or None, render key) to `target` atomically.
+
+    `target` is reused as is when it already holds the same `build_key`.
+    `previous` is an earlier build of the same site: a file given without bytes
+    (the renderer skipped it because its render key matched) is hard-linked
+    from it, and so is any file whose bytes are identical. `stats` and every
+    file's render key are kept in the manifest. Raises ReuseFailed when a
+    skipped file cannot be linked, OSError on any write or fsync failure (the
+    temp folder is removed; `target` is untouched) and RenderError for an
+    output path that is not a clean relative path.
     """
     existing = read_manifest(target)
     if existing is not None and existing.get("build_key") == build_key:
@@ -194,12 +209,22 @@ def publish(target: Path, files: Iterable[tuple[str, bytes]], build_key: str,
     temp = parent / f"{TMP_PREFIX}{target.name}-{uuid.uuid4().hex}"
     written = linked = total = 0
     hashes: dict[str, str] = {}
+    keys: dict[str, str] = {}
     writer = _Writer(temp)
     try:
-        for path, data in files:
-            digest = hashlib.sha256(data).hexdigest()
+        for path, data, key in files:
             if path in hashes:
                 raise RenderError(path, "the renderer produced this output path twice")
+            keys[path] = key
+            if data is None:
+                known = prev_files.get(path)
+                if prev_root is None or known is None or not writer.link(prev_root / path, path):
+                    raise ReuseFailed(f"{path} is not in the previous build to reuse")
+                hashes[path] = known
+                total += os.stat(prev_root / path, follow_symlinks=False).st_size
+                linked += 1
+                continue
+            digest = hashlib.sha256(data).hexdigest()
             hashes[path] = digest
             total += len(data)
             same = prev_root is not None and prev_files.get(path) == digest
@@ -208,7 +233,8 @@ def publish(target: Path, files: Iterable[tuple[str, bytes]], build_key: str,
                 continue
             writer.write(path, data)
             written += 1
-        manifest = {"build_key": build_key, "stats": stats or {}, "files": hashes}
+        manifest = {"build_key": build_key, "stats": {**(stats or {}), "bytes": total}, "files": hashes,
+                    "keys": keys}
         writer.write(MANIFEST, json.dumps(manifest).encode(), checked=False)
         writer.sync_and_close()
         if existing is not None or target.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -15,19 +16,29 @@ from openbook.worker import storage
 WS, SITE = uuid.uuid4(), uuid.uuid4()
 
 
-def files(version: str) -> list[tuple[str, bytes]]:
-    return [("index.html", f"<h1>{version}</h1>".encode()), ("guide/intro/index.html", b"intro"),
-            ("static/app.1234abcd.css", b"body{}")]
+Output = tuple[str, bytes | None, str]
+
+
+def keyed(pairs: list[tuple[str, bytes]]) -> list[Output]:
+    """Outputs as the renderer gives them: path, bytes, render key (here: the bytes' digest)."""
+    return [(p, d, hashlib.sha256(d).hexdigest()) for p, d in pairs]
+
+
+def files(version: str) -> list[Output]:
+    return keyed([("index.html", f"<h1>{version}</h1>".encode()), ("guide/intro/index.html", b"intro"),
+                  ("static/app.1234abcd.css", b"body{}")])
 
 
 def test_publish_writes_everything_and_a_manifest(tmp_path: Path) -> None:
     target = storage.site_dir(tmp_path, WS, SITE) / ("a" * 64)
     result = storage.publish(target, files("one"), "key-1", stats={"pages": 2})
-    assert not result.reused and result.written == 3 and result.bytes == sum(len(d) for _, d in files("one"))
+    size = sum(len(d or b"") for _, d, _ in files("one"))
+    assert not result.reused and result.written == 3 and result.bytes == size
     assert (target / "guide/intro/index.html").read_bytes() == b"intro"
     manifest = json.loads((target / storage.MANIFEST).read_bytes())
-    assert manifest["build_key"] == "key-1" and manifest["stats"] == {"pages": 2}
-    assert set(manifest["files"]) == {p for p, _ in files("one")}
+    assert manifest["build_key"] == "key-1" and manifest["stats"] == {"pages": 2, "bytes": size}
+    assert set(manifest["files"]) == {p for p, _, _ in files("one")}
+    assert manifest["keys"] == {p: k for p, _, k in files("one")}
     assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp folder left
 
 
@@ -53,12 +64,30 @@ def test_unchanged_files_are_hard_linked_from_the_previous_build(tmp_path: Path)
     assert (new.path / "index.html").read_bytes() == b"<h1>two</h1>"
 
 
+def test_skipped_files_are_linked_from_the_previous_build_or_refused(tmp_path: Path) -> None:
+    folder = storage.site_dir(tmp_path, WS, SITE)
+    old = storage.publish(folder / ("1" * 64), files("one"), "k1")
+    assert storage.previous_keys(old.path) == {p: k for p, _, k in files("one")}
+    skipped: list[Output] = [(p, None, k) if p != "index.html" else (p, b"<h1>new</h1>", "k-new")
+                             for p, _, k in files("one")]
+    new = storage.publish(folder / ("2" * 64), skipped, "k2", previous=old.path)
+    assert new.written == 1 and new.linked == 2
+    assert new.bytes == len(b"<h1>new</h1>") + len(b"intro") + len(b"body{}")
+    assert os.stat(old.path / "static/app.1234abcd.css").st_ino == os.stat(new.path / "static/app.1234abcd.css").st_ino
+    with pytest.raises(storage.ReuseFailed):
+        storage.publish(folder / ("3" * 64), [("missing.html", None, "k")], "k3", previous=old.path)
+    with pytest.raises(storage.ReuseFailed):
+        storage.publish(folder / ("4" * 64), [("index.html", None, "k")], "k4", previous=None)
+    assert sorted(p.name for p in folder.iterdir()) == ["1" * 64, "2" * 64]  # failures left nothing behind
+    assert storage.previous_keys(None) == {}
+
+
 @pytest.mark.parametrize("bad", ["/etc/passwd", "../escape.html", "a/../../b", "a//b", "",
                                  ".openbook-manifest.json", "a\\b", "a/./b"])
 def test_bad_output_paths_fail_without_touching_anything(tmp_path: Path, bad: str) -> None:
     target = storage.site_dir(tmp_path, WS, SITE) / ("c" * 64)
     with pytest.raises(RenderError):
-        storage.publish(target, [("ok.html", b"ok"), (bad, b"evil")], "k")
+        storage.publish(target, keyed([("ok.html", b"ok"), (bad, b"evil")]), "k")
     assert not target.exists() and list(target.parent.iterdir()) == []
     assert not (tmp_path / "escape.html").exists()
 
@@ -68,11 +97,11 @@ def test_a_write_error_leaves_the_target_and_no_temp(tmp_path: Path) -> None:
     storage.publish(target, files("one"), "k1")
     # A file where a folder must go: the write fails like a full disk would, mid-build.
     with pytest.raises(OSError):
-        storage.publish(target, [("x.html", b"x"), ("x.html/inner.html", b"y")], "k2")
+        storage.publish(target, keyed([("x.html", b"x"), ("x.html/inner.html", b"y")]), "k2")
     assert (target / "index.html").read_bytes() == b"<h1>one</h1>"
     assert [p.name for p in target.parent.iterdir()] == [target.name]
     with pytest.raises(RenderError):
-        storage.publish(target, [("same.html", b"1"), ("same.html", b"2")], "k3")
+        storage.publish(target, keyed([("same.html", b"1"), ("same.html", b"2")]), "k3")
 
 
 def test_live_switch_is_a_rename_and_needs_a_complete_build(tmp_path: Path) -> None:
@@ -113,10 +142,10 @@ def test_never_writes_through_a_symlink(tmp_path: Path) -> None:
         """Plants a symlink inside the temp folder between two writes (as a hostile process might)."""
 
         def __iter__(self):  # type: ignore[no-untyped-def]
-            yield "a.html", b"a"
+            yield "a.html", b"a", "k-a"
             temp = next(p for p in target.parent.iterdir() if p.name.startswith(".tmp-"))
             os.symlink(outside, temp / "dir")
-            yield "dir/evil.html", b"evil"
+            yield "dir/evil.html", b"evil", "k-evil"
 
     with pytest.raises(OSError):
         storage.publish(target, Sneaky(), "k")

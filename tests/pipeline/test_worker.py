@@ -183,3 +183,36 @@ async def test_crash_between_commit_and_xadd_is_relayed(admin: Api, workers: Sta
     done = await admin.wait_terminal([str(dep.id)], 30)
     assert done[str(dep.id)]["status"] == "deployed"
     assert await pool.fetchval("SELECT published_at IS NOT NULL FROM outbox WHERE deployment_id = $1", dep.id)
+
+
+async def test_one_page_edit_reuses_everything_else_and_equals_a_full_build(admin: Api, workers: StartWorker,
+                                                                            stack: Stack) -> None:
+    workers("w1")
+    book = big_book(120)
+    await admin.commit(book)
+    site = await admin.site()
+    first = (await admin.wait_terminal([(await admin.deploy(site["id"]))["id"]], 60))
+    assert {d["status"] for d in first.values()} == {"deployed"}
+
+    await admin.commit({"part3/page13.md": "# Page 13, revised\n\nNew words.\n"})
+    dep = await admin.deploy(site["id"])
+    done = (await admin.wait_terminal([dep["id"]], 60))[dep["id"]]
+    assert done["status"] == "deployed", done
+    stats = done["stats"]
+    # The edited page, its neighbours (prev/next titles), the shared nav, contents, search, sitemap.
+    assert 0 < stats["rendered"] <= 12, stats
+    assert stats["reused"] / (stats["rendered"] + stats["reused"]) >= 0.9, stats
+
+    site_dir = stack.storage / ws_of(admin) / site["id"]
+    incremental = site_dir / done["commit"]
+    assert b"revised" in (incremental / "part3/page13/index.html").read_bytes()
+    # A full build of the same content, from nothing, gives byte-identical files.
+    from openbook.render import SiteSettings, build_site
+    from openbook.themes_fs import load_theme
+
+    content = {p: c.encode() for p, c in book.items()} | {"part3/page13.md": b"# Page 13, revised\n\nNew words.\n"}
+    full = build_site(content, load_theme("book"), SiteSettings(title="The Book"), workers=1)
+    assert {f.path for f in full.files} == {p.relative_to(incremental).as_posix()
+                                           for p in incremental.rglob("*") if p.is_file()} - {".openbook-manifest.json"}
+    for f in full.files:
+        assert f.data == (incremental / f.path).read_bytes(), f.path
