@@ -162,7 +162,9 @@ class Preview:
                 chain = load_theme(self.theme, self.extra_theme_dirs)
             if content == self._content and chain == self._chain and self.problem is None:
                 return _Outcome(content, chain, None, None, time.perf_counter() - started)
-            result = build_site(content, chain, self.settings)
+            # Only files whose render key changed are rendered; the rest keep their bytes.
+            previous = {path: f.render_key for path, f in self.files.items()}
+            result = build_site(content, chain, self.settings, previous=previous)
         except OpenBookError as exc:
             path = str(exc.details.get("path") or exc.details.get("theme") or self.folder)
             cause = str(exc.details.get("cause") or exc.message)
@@ -205,6 +207,8 @@ class Preview:
         changed = list(self.files.keys() - new.keys())
         for path, file in new.items():
             old = self.files.get(path)
+            if file.data is None:  # not rendered: same render key as the file we hold
+                continue
             if old is None or old.data != file.data:
                 changed.append(path)
                 self.files[path] = file
@@ -290,12 +294,12 @@ async def _serve(request: web.Request) -> web.StreamResponse:
     if preview.problem is not None and is_page:
         return web.Response(status=500, body=preview.error_page(), headers=headers, content_type="text/html")
     if found is not None:
-        data = found.data
+        data = found.data or b""
         if wanted.endswith(".html"):
             data = _inject(data, preview.client_script(found.path))
         return web.Response(body=data, headers={**headers, "Content-Type": _content_type(wanted)})
     missing = preview.files.get("404.html")
-    body = b"<!doctype html><title>Not found</title><h1>Not found</h1>" if missing is None else missing.data
+    body = b"<!doctype html><title>Not found</title><h1>Not found</h1>" if missing is None else missing.data or b""
     return web.Response(
         status=404, body=_inject(body, preview.client_script(None)), headers=headers, content_type="text/html"
     )

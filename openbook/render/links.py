@@ -5,9 +5,10 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 from openbook.render.pages import INDEX_STEMS, MARKDOWN_EXTENSIONS, Page
+from openbook.render.sitefiles import quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,20 +25,26 @@ class LinkResolver:
         self.by_url = {p.url: p for p in pages.values()}
         self.files = files  # published non-page content paths
         self.drafts = drafts
+        self._known: dict[tuple[str, str], Resolved] = {}  # (folder, href) → resolved
 
     def resolve(self, from_source: str, href: str) -> Resolved:
         rest, hash_, fragment = href.partition("#")
         path, qmark, query = rest.partition("?")
-        path = unquote(path)
-        suffix = (qmark + query) + (hash_ + fragment)
         if not path:
             page = self.pages.get(from_source)
             if hash_ and page is not None and unquote(fragment) not in page.doc.anchors:
                 return Resolved(None, None)
             return Resolved(href, page)  # same page: keep the relative href as written
-        joined = (
-            path.lstrip("/") if path.startswith("/") else posixpath.join(posixpath.dirname(from_source), path)
-        )
+        # Beyond the same page, only the folder matters: pages of one folder share their links.
+        folder = posixpath.dirname(from_source)
+        found = self._known.get((folder, href))
+        if found is None:
+            found = self._known[(folder, href)] = self._resolve(folder, unquote(path), hash_, fragment, qmark + query)
+        return found
+
+    def _resolve(self, folder: str, path: str, hash_: str, fragment: str, query: str) -> Resolved:
+        suffix = query + hash_ + fragment
+        joined = path.lstrip("/") if path.startswith("/") else posixpath.join(folder, path)
         norm = posixpath.normpath(joined) if joined else "."
         if norm == ".":
             norm = ""

@@ -39,6 +39,11 @@ ADMONITIONS = ("note", "tip", "info", "important", "warning", "caution", "danger
 # HTML (sanitize/trusted modes) cannot forge a placeholder.
 _NONCE = secrets.token_hex(6)
 PLACEHOLDER_RE = re.compile(rf"ob-{_NONCE}-(\d+)")
+# Pool workers draw their own nonce; `parallel` rewrites their prefix to this one.
+PLACEHOLDER_PREFIX = f"ob-{_NONCE}-"
+# An internal image as rendered (markdown-it and nh3 both write `src` first):
+# `images.add_sizes` appends width and height right after it.
+IMAGE_TAG_RE = re.compile(rf'<img src="ob-{_NONCE}-(\d+)"')
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 
 

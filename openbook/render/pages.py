@@ -11,6 +11,7 @@ from openbook.errors import RenderError
 from openbook.render import frontmatter
 from openbook.render.frontmatter import FrontMatter
 from openbook.render.markdown import HtmlMode, ParsedDoc, render_markdown
+from openbook.render.search import doc_terms
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
 INDEX_STEMS = ("index", "README", "readme")
@@ -26,6 +27,7 @@ class Page:
     doc: ParsedDoc
     title: str
     blob_sha: str  # sha256 of the source bytes
+    terms: dict[str, int]  # search terms of the body and headings
 
     @property
     def is_index(self) -> bool:
@@ -61,25 +63,45 @@ def output_for_url(url: str) -> str:
     return url if url.endswith(".html") else f"{url}index.html"
 
 
-def read_page(source: str, data: bytes, mode: HtmlMode, site_title: str) -> Page:
-    """Parse and render one Markdown file. Raises RenderError for bad encoding or front matter."""
+@dataclass(frozen=True, slots=True)
+class ParsedPage:
+    """What a page's bytes alone decide (with the HTML mode): cached by their digest."""
+
+    meta: FrontMatter
+    doc: ParsedDoc
+    terms: dict[str, int]  # search.doc_terms of the body and headings
+
+
+def parse_page(source: str, data: bytes, mode: HtmlMode) -> ParsedPage:
+    """Parse front matter and render Markdown. Raises RenderError (naming `source`) for bad
+    encoding or front matter; otherwise depends on `data` and `mode` only."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RenderError(source, f"not valid UTF-8 (byte {exc.start})") from None
     meta, body, _ = frontmatter.split(source, text)
     doc = render_markdown(body, mode)
+    return ParsedPage(meta, doc, doc_terms(doc.text, (t.title for t in doc.toc)))
+
+
+def make_page(source: str, parsed: ParsedPage, blob_sha: str, site_title: str) -> Page:
     url = page_url(source)
-    title = meta.title or doc.first_heading or _title_from_name(source, site_title)
+    title = parsed.meta.title or parsed.doc.first_heading or _title_from_name(source, site_title)
     return Page(
         source=source,
         url=url,
         output=output_for_url(url),
-        meta=meta,
-        doc=doc,
+        meta=parsed.meta,
+        doc=parsed.doc,
         title=title,
-        blob_sha=hashlib.sha256(data).hexdigest(),
+        blob_sha=blob_sha,
+        terms=parsed.terms,
     )
+
+
+def read_page(source: str, data: bytes, mode: HtmlMode, site_title: str) -> Page:
+    """Parse and render one Markdown file. Raises RenderError for bad encoding or front matter."""
+    return make_page(source, parse_page(source, data, mode), hashlib.sha256(data).hexdigest(), site_title)
 
 
 def _title_from_name(source: str, site_title: str) -> str:

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
 import sys
+import threading
 import unicodedata
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
+
+from openbook.render.postings import Postings, to_json
 
 _T = TypeVar("_T")
 
@@ -85,6 +87,16 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+def doc_terms(text: str, headings: Iterable[str]) -> dict[str, int]:
+    """A page's body and heading tokens with their scores (title tokens are added per build:
+    a page's title can come from outside its file). Pure, so it is cached with the parse."""
+    scores = {tok: min(n, BODY_CAP) for tok, n in Counter(tokenize(text)).items()}
+    for heading in headings:
+        for tok in tokenize(heading):
+            scores[tok] = scores.get(tok, 0) + HEADING_WEIGHT
+    return scores
+
+
 @dataclass(frozen=True, slots=True)
 class SearchDoc:
     url: str
@@ -92,52 +104,111 @@ class SearchDoc:
     headings: tuple[str, ...]
     text: str
     description: str | None = None
-
-
-def _utf16_key(s: str) -> bytes:
-    return s.encode("utf-16-be")
-
-
-def _js(kind: str, data: object) -> bytes:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f"OpenBookSearch.{kind}({body});\n".encode()
+    terms: Mapping[str, int] | None = None  # doc_terms(text, headings) when already known
 
 
 def _name(prefix: str, data: bytes) -> str:
     return f"{SEARCH_DIR}{prefix}.{hashlib.sha256(data).hexdigest()[:12]}.js"
 
 
-def build_index(docs: Iterable[SearchDoc], shard_limit: int = SHARD_LIMIT) -> dict[str, bytes]:
-    """Every search file, path → bytes. No file exceeds `shard_limit` bytes."""
-    postings: dict[str, list[tuple[int, int]]] = {}
-    doc_rows: list[list[str]] = []
-    for doc_id, doc in enumerate(docs):
-        scores: Counter[str] = Counter()
-        for tok, n in Counter(tokenize(doc.text)).items():
-            scores[tok] += min(n, BODY_CAP)
-        for heading in doc.headings:
-            for tok in tokenize(heading):
-                scores[tok] += HEADING_WEIGHT
-        for tok in tokenize(doc.title):
-            scores[tok] += TITLE_WEIGHT
-        for tok, score in scores.items():
-            postings.setdefault(tok, []).append((doc_id, score))
-        snippet = doc.description or doc.text[:SNIPPET_CHARS]
-        doc_rows.append([doc.url, doc.title, " ".join(snippet.split())])
+def _scores(doc: SearchDoc) -> dict[str, int]:
+    scores = dict(doc.terms if doc.terms is not None else doc_terms(doc.text, doc.headings))
+    for tok in tokenize(doc.title):
+        scores[tok] = scores.get(tok, 0) + TITLE_WEIGHT
+    return scores
 
+
+def _row(doc: SearchDoc) -> bytes:
+    snippet = doc.description or doc.text[:SNIPPET_CHARS]
+    return to_json([doc.url, doc.title, " ".join(snippet.split())]).encode()
+
+
+class _Index:
+    """The postings and document rows of one list of documents."""
+
+    def __init__(self, docs: list[SearchDoc]) -> None:
+        self.docs = docs
+        self.postings = Postings.build((_scores(d) for d in docs), MAX_POSTINGS)
+        self.rows = [_row(d) for d in docs]
+
+    def update(self, docs: list[SearchDoc]) -> None:
+        """The same URLs in the same order: patch the documents that differ."""
+        for doc_id, (old, new) in enumerate(zip(self.docs, docs, strict=True)):
+            if old != new:
+                self.postings.replace(doc_id, _scores(old), _scores(new))
+                self.rows[doc_id] = _row(new)
+        self.docs = docs
+
+    def size(self) -> int:
+        return 16 * self.postings.count + self.postings.encoded_bytes() + sum(len(r) for r in self.rows)
+
+
+class _RecentIndexes:
+    """The last indexes built in this process, by their documents' URLs (a site's next build
+    usually has the same pages, a few of them edited). Bounded by estimated bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[str, ...], tuple[_Index, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def take(self, urls: tuple[str, ...]) -> _Index | None:
+        """Remove and return the index for `urls`: a build patches it alone, then `keep`s it."""
+        with self._lock:
+            found = self._entries.pop(urls, None)
+            if found is None:
+                return None
+            self._bytes -= found[1]
+            return found[0]
+
+    def keep(self, urls: tuple[str, ...], index: _Index) -> None:
+        size = index.size()
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(urls, None)
+            self._bytes += size - (old[1] if old else 0)
+            self._entries[urls] = (index, size)
+            while self._bytes > self.max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+RECENT_INDEXES = _RecentIndexes(128 * 1024 * 1024)
+
+
+def build_index(docs: Iterable[SearchDoc], shard_limit: int = SHARD_LIMIT) -> dict[str, bytes]:
+    """Every search file, path → bytes. No file exceeds `shard_limit` bytes.
+
+    Pure (the same documents give the same files); the previous index of the same
+    URLs is patched rather than rebuilt when this process still has it.
+    """
+    docs = list(docs)
+    urls = tuple(d.url for d in docs)
+    index = RECENT_INDEXES.take(urls)
+    if index is None:
+        index = _Index(docs)
+    else:
+        index.update(docs)
+    files = _files(index.postings.entries(), index.rows, shard_limit)
+    RECENT_INDEXES.keep(urls, index)
+    return files
+
+
+def _files(entries: list[tuple[str, bytes]], rows: list[bytes], shard_limit: int) -> dict[str, bytes]:
+    # Each entry is encoded once; a shard is its entries' JSON joined (what json.dumps of the
+    # shard's dict would write), so sizes are exact and nothing is encoded twice.
     files: dict[str, bytes] = {}
     token_firsts: list[str] = []
     token_files: list[str] = []
-    entries = []
-    for tok in sorted(postings, key=_utf16_key):
-        plist = postings[tok]
-        if len(plist) > MAX_POSTINGS:
-            plist = sorted(plist, key=lambda p: (-p[1], p[0]))[:MAX_POSTINGS]
-            plist.sort()
-        flat = [x for pair in plist for x in pair]
-        entries.append((tok, flat, len(json.dumps({tok: flat}, ensure_ascii=False).encode()) + 1))
-    for chunk in _pack(entries, shard_limit, lambda e: e[2]):
-        data = _js("tokens", {tok: flat for tok, flat, _ in chunk})
+    for chunk in _pack(entries, shard_limit, lambda e: len(e[1]) + 1):
+        data = b"OpenBookSearch.tokens({" + b",".join(e for _, e in chunk) + b"});\n"
         name = _name("t", data)
         files[name] = data
         token_firsts.append(chunk[0][0])
@@ -145,30 +216,31 @@ def build_index(docs: Iterable[SearchDoc], shard_limit: int = SHARD_LIMIT) -> di
 
     doc_firsts: list[int] = []
     doc_files: list[str] = []
-    sized = [
-        (i, row, len(json.dumps(row, ensure_ascii=False).encode()) + 1) for i, row in enumerate(doc_rows)
-    ]
-    for doc_chunk in _pack(sized, shard_limit, lambda e: e[2]):
-        data = _js("docs", {"first": doc_chunk[0][0], "docs": [row for _, row, _ in doc_chunk]})
+    sized = list(enumerate(rows))
+    for doc_chunk in _pack(sized, shard_limit, lambda e: len(e[1]) + 1):
+        first = doc_chunk[0][0]
+        data = (
+            f'OpenBookSearch.docs({{"first":{first},"docs":['.encode()
+            + b",".join(row for _, row in doc_chunk)
+            + b"]});\n"
+        )
         name = _name("d", data)
         files[name] = data
-        doc_firsts.append(doc_chunk[0][0])
+        doc_firsts.append(first)
         doc_files.append(name.rsplit("/", 1)[1])
 
-    manifest = _js(
-        "manifest",
-        {
-            "version": 1,
-            "tokens": token_firsts,
-            "tokenFiles": token_files,
-            "docs": doc_firsts,
-            "docFiles": doc_files,
-            "count": len(doc_rows),
-        },
-    )
-    if len(manifest) > shard_limit:
+    manifest = {
+        "version": 1,
+        "tokens": token_firsts,
+        "tokenFiles": token_files,
+        "docs": doc_firsts,
+        "docFiles": doc_files,
+        "count": len(rows),
+    }
+    data = f"OpenBookSearch.manifest({to_json(manifest)});\n".encode()
+    if len(data) > shard_limit:
         raise ValueError("search manifest exceeds the shard limit")
-    files[f"{SEARCH_DIR}index.js"] = manifest
+    files[f"{SEARCH_DIR}index.js"] = data
     return files
 
 

@@ -1,49 +1,60 @@
 """build_site: content files + theme chain + settings → every output file, in memory.
 
 Stages (everything gathered first, nothing written: the caller writes):
-pages (parse + render Markdown once) → URLs → nav → links resolved and
-checked → templates → site files (contents, 404, toc.js, sitemap, robots,
+pages parsed (cached by their bytes; in a process pool when many) → URLs →
+nav → links resolved and checked → every output's render key → only the
+outputs whose key differs from the previous deployment's are rendered (in a
+process pool when many) → site files (contents, 404, toc.js, sitemap, robots,
 search index, assets, copied content files).
+
+A render key hashes everything its file depends on, and is known before the
+file is rendered: that is what lets a one-page edit cost one page of work.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import html
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import quote
+from typing import Any, Literal, overload
 
-import jinja2
 from markupsafe import Markup
 
 from openbook.errors import RenderError
-from openbook.render import sitefiles
+from openbook.render import parallel, sitefiles
 from openbook.render.assets import Assets, build_assets
+from openbook.render.context import GENERATED_DIR, TOC_JS, PageJob, PageRenderer, RenderState
+from openbook.render.images import ImageSizes, Size, add_sizes
 from openbook.render.links import LinkResolver
 from openbook.render.markdown import PLACEHOLDER_RE, HtmlMode
 from openbook.render.nav import Nav, NavItem, from_folders, from_summary
 from openbook.render.pages import (
     NOT_PUBLISHED,
     Page,
+    ParsedPage,
     assign_urls,
     is_hidden,
     is_markdown,
+    make_page,
     page_paths,
-    read_page,
+    parse_page,
 )
-from openbook.render.search import SEARCH_DIR, SHARD_LIMIT, SearchDoc, build_index
-from openbook.render.templates import Templates, references_nav, valid_template_name
+from openbook.render.parsecache import PARSE_CACHE
+from openbook.render.search import SHARD_LIMIT, SearchDoc, build_index
+from openbook.render.sitefiles import quote
+from openbook.render.templates import TemplateUses, valid_template_name
 from openbook.render.theme import CONTENT_THEME_DIR, ThemeChain
 
 # Bump when the renderer's output changes for the same inputs: keys must change too.
-RENDERER_VERSION = "1"
-GENERATED_DIR = "_openbook/"
-TOC_JS = f"{GENERATED_DIR}toc.js"
+RENDERER_VERSION = "2"
 CONTENTS = "contents/index.html"
 USER_OVERRIDABLE = frozenset({"robots.txt", "sitemap.xml", "404.html"})
+
+LastCommits = Mapping[str, Mapping[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +68,21 @@ class SiteSettings:
 
 @dataclass(frozen=True, slots=True)
 class OutputFile:
+    """One file of the site. `data` is None when the file was not rendered because `previous`
+    maps its path to the same render key: the caller reuses the previous deployment's file."""
+
     path: str  # relative POSIX path, e.g. "guide/intro/index.html"
-    data: bytes
+    data: bytes | None
     render_key: str  # sha256 hex of everything this file depends on
+
+    @property
+    def reused(self) -> bool:
+        return self.data is None
 
 
 @dataclass(frozen=True, slots=True)
 class BuildResult:
-    files: list[OutputFile]
+    files: list[OutputFile]  # every file of the site, sorted by path
     stats: dict[str, Any]
 
 
@@ -77,21 +95,26 @@ def _sha(*parts: str | bytes) -> str:
     return h.hexdigest()
 
 
-@jinja2.pass_context
-def _url_for(ctx: jinja2.runtime.Context, path: str) -> str:
-    site: _Site = ctx["_ob"]
-    page = site.pages.get(path.lstrip("/"))
-    url = quote(page.url) if page is not None else quote(path.lstrip("/"))
-    return sitefiles.href(ctx["root"], url)
+class _Outputs:
+    """Output paths claimed so far; a path whose key matches `previous` is not produced."""
 
+    def __init__(self, previous: Mapping[str, str]) -> None:
+        self.previous = previous
+        self.files: dict[str, OutputFile] = {}
 
-@jinja2.pass_context
-def _asset(ctx: jinja2.runtime.Context, path: str) -> str:
-    site: _Site = ctx["_ob"]
-    out = site.assets.output_path(path)
-    if out is None:
-        raise ValueError(f"asset({path!r}): the theme has no static file {path!r}")
-    return sitefiles.href(ctx["root"], out)
+    def claim(self, path: str, key: str, owner: str) -> bool:
+        """Reserve `path`; True when its bytes must be produced (then `put` them)."""
+        if path in self.files:
+            raise RenderError(owner, f"publishes {path}, which another file already publishes")
+        self.files[path] = OutputFile(path, None, key)
+        return self.previous.get(path) != key
+
+    def put(self, path: str, data: bytes) -> None:
+        self.files[path] = OutputFile(path, data, self.files[path].render_key)
+
+    def add(self, path: str, key: str, owner: str, data: bytes | Callable[[], bytes]) -> None:
+        if self.claim(path, key, owner):
+            self.put(path, data() if callable(data) else data)
 
 
 @dataclass(slots=True)
@@ -101,29 +124,37 @@ class _Site:
     pages: dict[str, Page]  # source → page
     nav: Nav
     assets: Assets
-    templates: Templates
+    renderer: PageRenderer
     common_key: str
+    nav_json: str
     nav_key: str
-    uses_nav: bool
-    site_ctx: dict[str, Any]
-    outputs: dict[str, OutputFile] = field(default_factory=dict)
-    contents_url: str = "contents/"
+    outputs: _Outputs
+    last_commits: LastCommits
+    _deps_keys: dict[TemplateUses, str] = field(default_factory=dict)
+    _page_templates: dict[str, bool] = field(default_factory=dict)
 
-    def add(self, path: str, data: bytes, key: str, owner: str) -> None:
-        if path in self.outputs:
-            raise RenderError(owner, f"publishes {path}, which another file already publishes")
-        self.outputs[path] = OutputFile(path, data, key)
+    def uses(self, template: str) -> TemplateUses:
+        return self.renderer.templates.uses(template)
 
-    def base_context(self, root: str) -> dict[str, Any]:
-        return {
-            "_ob": self,
-            "site": self.site_ctx,
-            "root": root,
-            "home_url": sitefiles.href(root, ""),
-            "toc_js": sitefiles.href(root, TOC_JS),
-            "search_index": sitefiles.href(root, f"{SEARCH_DIR}index.js"),
-            "contents_url": sitefiles.href(root, quote(self.contents_url)),
-        }
+    def page_template(self, name: str) -> bool:
+        """Whether front matter may name template `name`: a valid name the theme has."""
+        ok = self._page_templates.get(name)
+        if ok is None:
+            ok = self._page_templates[name] = valid_template_name(name) and self.renderer.templates.has(name)
+        return ok
+
+    def deps_key(self, uses: TemplateUses) -> str:
+        """The part of a key for what a template reads beyond its own context: the nav and
+        url_for targets (the named pages' URLs, or every page URL for a computed name)."""
+        key = self._deps_keys.get(uses)
+        if key is None:
+            urls = self.renderer.state.page_urls
+            if uses.url_for is None:
+                targets = json.dumps(sorted(urls.items()))
+            else:
+                targets = json.dumps([(p, urls.get(p.lstrip("/"))) for p in sorted(uses.url_for)])
+            key = self._deps_keys[uses] = _sha(self.nav_key if uses.nav else "", targets)
+        return key
 
 
 def build_site(
@@ -131,9 +162,19 @@ def build_site(
     theme: ThemeChain,
     settings: SiteSettings,
     *,
+    previous: Mapping[str, str] | None = None,
+    last_commits: LastCommits | None = None,
+    workers: int | None = None,
     search_shard_limit: int = SHARD_LIMIT,
 ) -> BuildResult:
-    """Render a whole site. Pure: reads only its arguments, writes nothing.
+    """Render a whole site. Pure: the result depends on the arguments only, nothing is written.
+    (Parsed pages and search postings are cached per process: that only saves time.)
+
+    `previous` maps output paths to render keys (the live deployment's manifest):
+    files whose key is unchanged come back with `data=None` and are not rendered.
+    `last_commits` maps content paths to {"id", "author", "date", "message"} for
+    templates that show `page.last_commit`. `workers` caps the processes used for
+    large builds (default: the CPUs available; 1 renders in this process).
 
     Raises RenderError(path, cause) for invalid front matter or encoding, a
     missing or failing template (file and line), clashing output paths, and
@@ -143,22 +184,20 @@ def build_site(
         raise RenderError("site settings", f"html must be escape, sanitize or trusted, not {settings.html!r}")
     chain = theme.with_content_overrides(content)
     mode: HtmlMode = settings.html
+    workers = parallel.default_workers() if workers is None else max(1, workers)
     pages: dict[str, Page] = {}
     drafts: set[str] = set()
-    for source in page_paths(content):
-        page = read_page(source, content[source], mode, settings.title)
-        if page.meta.draft:
+    parses, parsed_now = _parse_pages(content, mode, workers)
+    for source, (parsed, blob_sha) in parses.items():
+        if parsed.meta.draft:
             drafts.add(source)
         else:
-            pages[source] = page
+            pages[source] = make_page(source, parsed, blob_sha, settings.title)
     assign_urls(list(pages.values()))
     files = {
         p
         for p in content
-        if not is_markdown(p)
-        and p not in NOT_PUBLISHED
-        and not p.startswith(CONTENT_THEME_DIR)
-        and not is_hidden(p)
+        if not is_markdown(p) and p not in NOT_PUBLISHED and not p.startswith(CONTENT_THEME_DIR) and not is_hidden(p)
     }
 
     if "SUMMARY.md" in content:
@@ -185,156 +224,265 @@ def build_site(
 
     assets = build_assets(chain.static_files())
     merged_settings = {**chain.settings(), **settings.extra}
+    contents_url = "contents/"
+    if CONTENTS in files or any(p.output == CONTENTS for p in pages.values()):
+        contents_url = f"{GENERATED_DIR}contents/"
     settings_json = json.dumps(
-        [settings.title, settings.base_url, settings.html, settings.strict, merged_settings],
+        [settings.title, settings.base_url, settings.html, settings.strict, merged_settings, contents_url],
         sort_keys=True,
         default=str,
     )
-    common_key = _sha(RENDERER_VERSION, chain.digest(), settings_json)
-    templates = Templates(chain, {"url_for": _url_for, "asset": _asset})
+    nav_json = nav.to_json()
+    state = RenderState(
+        chain=chain,
+        site={
+            "title": settings.title,
+            "base_url": settings.base_url,
+            "settings": merged_settings,
+            "theme": {"name": chain.name, "version": chain.version},
+        },
+        contents_url=quote(contents_url),
+        assets=assets.names,
+        page_urls={p.source: p.url for p in pages.values()},
+        nav=nav.items,
+    )
     site = _Site(
         settings=settings,
         chain=chain,
         pages=pages,
         nav=nav,
         assets=assets,
-        templates=templates,
-        common_key=common_key,
-        nav_key=_sha(nav.to_json()),
-        uses_nav=references_nav(chain, exclude=("contents.html",)),
-        site_ctx={
-            "title": settings.title,
-            "base_url": settings.base_url,
-            "settings": merged_settings,
-            "theme": {"name": chain.name, "version": chain.version},
-        },
+        renderer=PageRenderer(state),
+        common_key=_sha(RENDERER_VERSION, chain.digest(), settings_json),
+        nav_json=nav_json,
+        nav_key=_sha(nav_json),
+        outputs=_Outputs(previous or {}),
+        last_commits=last_commits or {},
     )
 
-    if CONTENTS in files or any(p.output == CONTENTS for p in pages.values()):
-        site.contents_url = f"{GENERATED_DIR}contents/"
     # Content files first: their paths are the author's, generated files must not take them.
     for path in sorted(files):
-        site.add(path, content[path], _sha("file", path, content[path]), path)
-    by_url = {p.url: p for p in pages.values()}
-    for page in sorted(pages.values(), key=lambda p: p.source):
-        if page.output in USER_OVERRIDABLE and page.output in site.outputs:
-            continue
-        _render_page(site, page, resolved[page.source], by_url)
+        site.outputs.add(path, _sha("file", path, content[path]), path, content[path])
+    _render_pages(site, resolved, ImageSizes(content), workers)
     for page in sorted(pages.values(), key=lambda p: p.source):
         for alias in page.meta.aliases:
             out = sitefiles.alias_output(alias)
             if out is None:
                 raise RenderError(page.source, f"alias {alias!r} is not a clean site path")
-            data = sitefiles.redirect_page(out, page.url, page.title)
-            site.add(out, data, _sha("alias", out, page.url, page.title), page.source)
+            key = _sha(RENDERER_VERSION, "alias", out, page.url, page.title)
+            site.outputs.add(out, key, page.source, functools.partial(_redirect, out, page))
+    search_bytes = _site_files(site, search_shard_limit)
 
-    _site_files(site, search_shard_limit)
-    outputs = sorted(site.outputs.values(), key=lambda f: f.path)
-    search_bytes = sum(len(f.data) for f in outputs if f.path.startswith(SEARCH_DIR))
+    outputs = sorted(site.outputs.files.values(), key=lambda f: f.path)
+    rendered = [f.data for f in outputs if f.data is not None]
     stats = {
         "pages": len(pages),
         "drafts": len(drafts),
+        "parsed": parsed_now,  # pages this build parsed: the rest came from the parse cache
         "files": len(outputs),
-        "bytes": sum(len(f.data) for f in outputs),
+        "rendered": len(rendered),
+        "reused": len(outputs) - len(rendered),
+        "bytes": sum(len(d) for d in rendered),  # of the rendered files only
         "broken_links": broken,
         "search_index_bytes": search_bytes,
     }
     return BuildResult(outputs, stats)
 
 
-def _crumbs(site: _Site, page: Page, root: str) -> list[dict[str, str]]:
-    trail = site.nav.trails.get(page.url, ())
-    crumbs = [{"title": c.title, "url": sitefiles.href(root, quote(c.url))} for c in trail]
-    home = site.nav.order[0] if site.nav.order else None
-    if page.url != "" and (not trail or trail[0].url != "") and (home == "" or "" in site.nav.trails):
-        crumbs.insert(0, {"title": site.settings.title, "url": sitefiles.href(root, "")})
-    return crumbs
+def _parse_pages(
+    content: Mapping[str, bytes], mode: HtmlMode, workers: int
+) -> tuple[dict[str, tuple[ParsedPage, str]], int]:
+    """source → (parse, sha256 hex of the bytes) for every Markdown page, drafts included,
+    and how many were parsed: only pages missing from the process's parse cache are."""
+    found: dict[str, tuple[ParsedPage, str]] = {}
+    missing: list[tuple[str, bytes, bytes]] = []
+    for source in page_paths(content):
+        data = content[source]
+        digest = hashlib.sha256(data).digest()
+        parsed = PARSE_CACHE.get(digest, mode)
+        if parsed is None:
+            missing.append((source, data, digest))
+        else:
+            found[source] = (parsed, digest.hex())
+    if parallel.use_pool(len(missing), workers):
+        results = parallel.parse_many([(s, d) for s, d, _ in missing], mode, workers)
+    else:
+        results = [parse_page(s, d, mode) for s, d, _ in missing]
+    for (source, _, digest), parsed in zip(missing, results, strict=True):
+        PARSE_CACHE.put(digest, mode, parsed)
+        found[source] = (parsed, digest.hex())
+    return dict(sorted(found.items())), len(missing)
 
 
-def _render_page(site: _Site, page: Page, urls: list[str | None], by_url: dict[str, Page]) -> None:
-    root = "/" if page.output == "404.html" else sitefiles.root_prefix(page.output)
-    template = page.meta.template or "page.html"
-    if not valid_template_name(template) or not site.templates.has(template):
-        raise RenderError(page.source, f"template {template!r} is not in theme {site.chain.name!r}")
+@dataclass(frozen=True, slots=True)
+class _PagePlan:
+    """A page's context inputs, known before rendering: its key hashes them."""
 
-    def link(m: Any) -> str:
-        i = int(m.group(1))
-        target = urls[i]
-        if target is None:
-            return html.escape(page.doc.links[i][1])
-        if target.startswith(("#", "?")):
-            return html.escape(target)
-        return html.escape(sitefiles.href(root, target))
+    page: Page
+    template: str
+    uses: TemplateUses
+    root: str
+    urls: list[str | None]  # resolved link targets, one per placeholder
+    sizes: list[Size | None]  # image sizes, one per placeholder ([] without images)
+    prev: _Link | None
+    next: _Link | None
+    crumbs: tuple[_Link, ...]
+    last_commit: tuple[tuple[str, str], ...] | None  # sorted items
 
-    body = PLACEHOLDER_RE.sub(link, page.doc.html) if page.doc.links else page.doc.html
-    prev_url, next_url = site.nav.neighbours(page.url)
-    prev = by_url.get(prev_url) if prev_url is not None else None
-    nxt = by_url.get(next_url) if next_url is not None else None
-    crumbs = _crumbs(site, page, root)
-    ctx = site.base_context(root)
-    ctx.update(
-        page={
+    def key(self, site: _Site) -> str:
+        # Everything else in the context (title, toc, meta, body) follows from the page's
+        # bytes, its URL, the site title and HTML mode (in common_key) and the links.
+        page = self.page
+        deps = site.deps_key(self.uses)
+        parts: list[object] = [page.source, page.blob_sha, page.url, self.template, deps, self.prev, self.next]
+        parts += [self.crumbs, self.urls, self.sizes, self.last_commit]
+        return hashlib.sha256(f"{site.common_key}page{json.dumps(parts)}".encode()).hexdigest()
+
+    def job(self) -> PageJob:
+        page, doc, urls, root = self.page, self.page.doc, self.urls, self.root
+
+        def link(m: Any) -> str:
+            i = int(m.group(1))
+            target = urls[i]
+            if target is None:
+                return html.escape(doc.links[i][1])
+            if target.startswith(("#", "?")):
+                return html.escape(target)
+            return html.escape(sitefiles.href(root, target))
+
+        body = add_sizes(doc.html, self.sizes) if self.sizes else doc.html
+        body = PLACEHOLDER_RE.sub(link, body) if doc.links else body
+        page_ctx: dict[str, Any] = {
             "title": page.title,
             "url": quote(page.url),
             "path": page.source,
             "html": Markup(body),
-            "toc": [{"level": t.level, "id": t.id, "title": t.title} for t in page.doc.toc],
-            "meta": page.meta.data,
+            "toc": [{"level": t.level, "id": t.id, "title": t.title} for t in doc.toc],
+            "meta": copy.deepcopy(page.meta.data),  # shared with the parse cache: a theme must not change it
             "description": page.meta.description,
             "date": page.meta.date,
-            "starts_with_h1": page.doc.starts_with_h1,
-        },
-        prev=None if prev is None else {"title": prev.title, "url": sitefiles.href(root, quote(prev.url))},
-        next=None if nxt is None else {"title": nxt.title, "url": sitefiles.href(root, quote(nxt.url))},
-        breadcrumbs=crumbs,
+            "starts_with_h1": doc.starts_with_h1,
+        }
+        if self.uses.last_commit:
+            page_ctx["last_commit"] = None if self.last_commit is None else dict(self.last_commit)
+        context = {
+            "page": page_ctx,
+            "prev": _link_dict(self.prev),
+            "next": _link_dict(self.next),
+            "breadcrumbs": [_link_dict(c) for c in self.crumbs],
+        }
+        return PageJob(page.output, page.source, self.template, root, context, self.uses.nav)
+
+
+_Link = tuple[str, str]  # (title, href relative to the page)
+
+
+@overload
+def _link_dict(link: _Link) -> dict[str, str]: ...
+@overload
+def _link_dict(link: None) -> None: ...
+def _link_dict(link: _Link | None) -> dict[str, str] | None:
+    return None if link is None else {"title": link[0], "url": link[1]}
+
+
+def _plan(site: _Site, page: Page, urls: list[str | None], images: ImageSizes, by_url: dict[str, Page]) -> _PagePlan:
+    template = page.meta.template or "page.html"
+    if not site.page_template(template):
+        raise RenderError(page.source, f"template {template!r} is not in theme {site.chain.name!r}")
+    root = "/" if page.output == "404.html" else sitefiles.root_prefix(page.output)
+    uses = site.uses(template)
+
+    def neighbour(url: str | None) -> _Link | None:
+        other = by_url.get(url) if url is not None else None
+        return None if other is None else (other.title, sitefiles.href(root, quote(other.url)))
+
+    prev_url, next_url = site.nav.neighbours(page.url)
+    commit = site.last_commits.get(page.source) if uses.last_commit else None
+    return _PagePlan(
+        page=page,
+        template=template,
+        uses=uses,
+        root=root,
+        urls=urls,
+        sizes=images.for_links(page.doc.links, urls) if any(k == "img" for k, _ in page.doc.links) else [],
+        prev=neighbour(prev_url),
+        next=neighbour(next_url),
+        crumbs=_crumbs(site, page, root),
+        last_commit=None if commit is None else tuple(sorted((str(k), str(v)) for k, v in commit.items())),
     )
-    if site.uses_nav:
-        ctx["nav"] = site.nav.items
-    data = site.templates.render(template, ctx, page.source).encode()
-    key = _sha(
-        site.common_key,
-        "page",
-        page.source,
-        page.blob_sha,
-        page.url,
-        template,
-        json.dumps([ctx["prev"], ctx["next"], crumbs, urls], sort_keys=True),
-        site.nav_key if site.uses_nav else "",
-    )
-    site.add(page.output, data, key, page.source)
 
 
-def _site_files(site: _Site, shard_limit: int) -> None:
-    common = site.common_key
-    contents_out = f"{site.contents_url}index.html"
-    if site.templates.has("contents.html"):
-        ctx = site.base_context(sitefiles.root_prefix(contents_out))
-        ctx.update(nav=site.nav.items, page={"title": "Contents", "url": quote(site.contents_url)})
-        data = site.templates.render("contents.html", ctx, "the contents page").encode()
-        site.add(contents_out, data, _sha(common, "contents", site.nav_key), "contents.html")
+def _render_pages(site: _Site, resolved: dict[str, list[str | None]], images: ImageSizes, workers: int) -> None:
+    by_url = {p.url: p for p in site.pages.values()}
+    todo: list[_PagePlan] = []
+    for page in sorted(site.pages.values(), key=lambda p: p.source):
+        if page.output in USER_OVERRIDABLE and page.output in site.outputs.files:
+            continue
+        plan = _plan(site, page, resolved[page.source], images, by_url)
+        if site.outputs.claim(page.output, plan.key(site), page.source):
+            todo.append(plan)
+    jobs = (plan.job() for plan in todo)
+    if parallel.use_pool(len(todo), workers):
+        rendered = parallel.render_many(site.renderer.state, jobs, len(todo), workers)
+    else:
+        rendered = [site.renderer.render_page(job) for job in jobs]
+    for plan, data in zip(todo, rendered, strict=True):
+        site.outputs.put(plan.page.output, data)
 
-    if "404.html" not in site.outputs:
-        ctx = site.base_context("/")
-        ctx.update(page={"title": "Page not found", "url": "404.html"})
-        name = "404.html" if site.templates.has("404.html") else "page.html"
+
+def _crumbs(site: _Site, page: Page, root: str) -> tuple[_Link, ...]:
+    trail = site.nav.trails.get(page.url, ())
+    crumbs = tuple((c.title, sitefiles.href(root, quote(c.url))) for c in trail)
+    home = site.nav.order[0] if site.nav.order else None
+    if page.url != "" and (not trail or trail[0].url != "") and (home == "" or "" in site.nav.trails):
+        crumbs = ((site.settings.title, sitefiles.href(root, "")), *crumbs)
+    return crumbs
+
+
+def _redirect(output: str, page: Page) -> bytes:
+    return sitefiles.redirect_page(output, page.url, page.title)
+
+
+def _site_files(site: _Site, shard_limit: int) -> int:
+    """Add the generated files; return the search index's size in bytes."""
+    common, out, renderer = site.common_key, site.outputs, site.renderer
+    contents_out = f"{renderer.state.contents_url}index.html"
+    if renderer.templates.has("contents.html"):
+        key = _sha(common, "contents", site.nav_key, site.deps_key(site.uses("contents.html")))
+        contents = {"nav": site.nav.items, "page": {"title": "Contents", "url": renderer.state.contents_url}}
+        root = sitefiles.root_prefix(contents_out)
+        out.add(
+            contents_out,
+            key,
+            "contents.html",
+            lambda: renderer.render("contents.html", root, contents, "the contents page"),
+        )
+
+    if "404.html" not in out.files:
+        name = "404.html" if renderer.templates.has("404.html") else "page.html"
+        uses = site.uses(name)
+        page: dict[str, Any] = {"title": "Page not found", "url": "404.html"}
         if name == "page.html":
-            ctx["page"].update(html=Markup("<h1>Page not found</h1>"), toc=[], meta={}, path="")
-        data = site.templates.render(name, ctx, "the 404 page").encode()
-        site.add("404.html", data, _sha(common, "404"), "404.html")
+            page.update(html=Markup("<h1>Page not found</h1>"), toc=[], meta={}, path="")
+        extra: dict[str, Any] = {"page": page, **({"nav": site.nav.items} if uses.nav else {})}
+        key = _sha(common, "404", name, site.deps_key(uses))
+        out.add("404.html", key, "404.html", lambda: renderer.render(name, "/", extra, "the 404 page"))
 
-    if site.templates.has("toc.js"):
-        ctx = site.base_context("")
-        ctx.update(nav_json=Markup(site.nav.to_json().replace("</", "<\\/")))
-        data = site.templates.render("toc.js", ctx, "toc.js").encode()
-        site.add(TOC_JS, data, _sha("toc", data), "toc.js")
+    if renderer.templates.has("toc.js"):
+
+        def toc_js() -> bytes:
+            nav_json = Markup(site.nav_json.replace("</", "<\\/"))
+            return renderer.render("toc.js", "", {"nav_json": nav_json}, "toc.js")
+
+        out.add(TOC_JS, _sha(common, "toc", site.nav_key, site.deps_key(site.uses("toc.js"))), "toc.js", toc_js)
 
     pages = sorted(site.pages.values(), key=lambda p: p.source)
-    if "sitemap.xml" not in site.outputs:
+    if "sitemap.xml" not in out.files:
         data = sitefiles.sitemap(pages, site.settings.base_url)
-        site.add("sitemap.xml", data, _sha("sitemap", data), "sitemap.xml")
-    if "robots.txt" not in site.outputs:
+        out.add("sitemap.xml", _sha("sitemap", data), "sitemap.xml", data)
+    if "robots.txt" not in out.files:
         data = sitefiles.robots(site.settings.base_url)
-        site.add("robots.txt", data, _sha("robots", data), "robots.txt")
+        out.add("robots.txt", _sha("robots", data), "robots.txt", data)
 
     order = {url: i for i, url in enumerate(site.nav.order)}
     docs = [
@@ -344,14 +492,18 @@ def _site_files(site: _Site, shard_limit: int) -> None:
             headings=tuple(t.title for t in p.doc.toc),
             text=p.doc.text,
             description=p.meta.description,
+            terms=p.terms,
         )
         for p in sorted(pages, key=lambda p: (order.get(p.url, len(order)), p.source))
         if p.output != "404.html"
     ]
+    search_bytes = 0
     for path, data in build_index(docs, shard_limit).items():
-        site.add(path, data, _sha("search", path, data), "search index")
+        search_bytes += len(data)
+        out.add(path, _sha("search", path, data), "search index", data)
     for path, data in site.assets.files.items():
-        site.add(path, data, _sha("asset", path, data), f"theme static {path}")
+        out.add(path, _sha("asset", path, data), f"theme static {path}", data)
+    return search_bytes
 
 
 __all__ = ["BuildResult", "NavItem", "OutputFile", "SiteSettings", "build_site"]

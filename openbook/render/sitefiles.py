@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import posixpath
-from urllib.parse import quote
+from urllib import parse
 
 from openbook.render.pages import Page
+
+# Page URLs are quoted for every link to them (links, prev/next, breadcrumbs, search): once is enough.
+quote = functools.lru_cache(maxsize=1 << 16)(parse.quote)
 
 
 def root_prefix(output: str) -> str:

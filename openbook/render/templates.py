@@ -7,13 +7,16 @@ chooses template *sources*, never file names outside the chain.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
@@ -23,21 +26,32 @@ from openbook.render.theme import ThemeChain
 RENDER_TIME_LIMIT_S = 5.0
 _MAX_SEQUENCE = 1_000_000
 _TEMPLATE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*\.(html|xml|txt|js)$")
-_JINJA_CODE_RE = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}", re.S)
-_BLOCK_TAG_RE = re.compile(r"^\s*-?\s*(block|endblock)\s+\w+\s*-?\s*$")
 
 
 class TemplateTimeout(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateUses:
+    """What a template, with everything it extends, includes or imports, reads beyond its page.
+
+    Found in the templates' syntax trees before anything renders. Pages get `nav`
+    and `page.last_commit` only when their template reads them, and render keys
+    include the navigation, the last commit and `url_for` targets on the same
+    condition: a one-page edit stays one page of work.
+    """
+
+    nav: bool = False
+    last_commit: bool = False
+    url_for: frozenset[str] | None = frozenset()  # literal url_for() arguments; None: a computed one
+
+
 class _ChainLoader(jinja2.BaseLoader):
     def __init__(self, chain: ThemeChain) -> None:
         self.chain = chain
 
-    def get_source(
-        self, environment: jinja2.Environment, template: str
-    ) -> tuple[str, str, Callable[[], bool]]:
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
         layer, sep, name = template.partition(":")
         found = self.chain.layer_template(layer, name) if sep else self.chain.template_source(template)
         if found is None:
@@ -64,11 +78,7 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
             raise SecurityError("exponent too large")
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
-                if (
-                    isinstance(seq, (str, list, tuple))
-                    and isinstance(n, int)
-                    and len(seq) * n > _MAX_SEQUENCE
-                ):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > _MAX_SEQUENCE:
                     raise SecurityError("sequence too large")
         return super().call_binop(context, operator, left, right)
 
@@ -111,22 +121,6 @@ def valid_template_name(name: str) -> bool:
     return bool(_TEMPLATE_NAME_RE.match(name))
 
 
-def references_nav(chain: ThemeChain, exclude: tuple[str, ...] = ()) -> bool:
-    """Whether a template's code names `nav`; then every page depends on the whole nav,
-    so pages get `nav` only when this is true (keeps one-page edits one page of work)."""
-    for layer in chain.layers:
-        for name, source in layer.templates.items():
-            if name in exclude:
-                continue
-            for m in _JINJA_CODE_RE.finditer(source):
-                code = m.group(1) if m.group(1) is not None else m.group(2)
-                if m.group(2) is not None and _BLOCK_TAG_RE.match(code):
-                    continue
-                if re.search(r"\bnav\b", code):
-                    return True
-    return False
-
-
 class Templates:
     """Renders named templates of a chain; every failure becomes a RenderError."""
 
@@ -134,12 +128,52 @@ class Templates:
         self.chain = chain
         self.env = _make_env(chain)
         self.env.globals.update(globals)
-        self.origins = {
-            f"{layer.origin}/templates/{name}" for layer in chain.layers for name in layer.templates
-        }
+        self.origins = {f"{layer.origin}/templates/{name}" for layer in chain.layers for name in layer.templates}
+        self._uses: dict[str, TemplateUses] = {}
 
     def has(self, name: str) -> bool:
         return self.chain.template_source(name) is not None
+
+    def uses(self, name: str) -> TemplateUses:
+        """What template `name` and every template it can reach read (see `TemplateUses`).
+
+        A computed `extends`/`include`/`import` name makes every template of the chain
+        reachable. A template that does not parse reads nothing: rendering it fails.
+        """
+        found = self._uses.get(name)
+        if found is not None:
+            return found
+        nav = last_commit = computed_url = False
+        literals: set[str] = set()
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            current = todo.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            layer, sep, rest = current.partition(":")
+            source = self.chain.layer_template(layer, rest) if sep else self.chain.template_source(current)
+            facts = None if source is None else _facts(source[0])
+            if facts is None:
+                continue
+            todo.extend(ref for ref in facts.refs if ref is not None)
+            if None in facts.refs:
+                todo.extend(self._every_name())
+            nav = nav or facts.nav
+            last_commit = last_commit or facts.last_commit
+            computed_url = computed_url or facts.computed_url
+            literals |= facts.url_literals
+        found = TemplateUses(nav, last_commit, None if computed_url else frozenset(literals))
+        self._uses[name] = found
+        return found
+
+    def _every_name(self) -> list[str]:
+        names = []
+        for layer in self.chain.layers:
+            for template in layer.templates:
+                names += [template, f"{layer.name}:{template}"]
+        return names
 
     def render(self, name: str, context: dict[str, Any], while_rendering: str) -> str:
         env = self.env
@@ -151,9 +185,7 @@ class Templates:
             origin = exc.filename or exc.name or name
             raise RenderError(origin, f"line {exc.lineno}: {exc.message}") from None
         except RecursionError:
-            raise RenderError(
-                self._origin_of(name), "templates extend or include each other in a loop"
-            ) from None
+            raise RenderError(self._origin_of(name), "templates extend or include each other in a loop") from None
         except Exception as exc:  # any template failure is a content error of the build
             origin, line = self._locate(exc, name)
             where = f"line {line}: " if line else ""
@@ -169,3 +201,70 @@ class Templates:
             if frame.filename in self.origins:
                 return frame.filename, frame.lineno
         return self._origin_of(name), None
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What one template's source names (see `TemplateUses`)."""
+
+    refs: tuple[str | None, ...]  # templates it extends, includes or imports; None: a computed name
+    nav: bool
+    last_commit: bool
+    url_literals: frozenset[str]
+    computed_url: bool
+
+
+# Only parses (never renders): OpenBook's environments differ in options that do not change syntax.
+_PARSER = jinja2.Environment()
+
+
+@functools.lru_cache(maxsize=1024)
+def _facts(source: str) -> _Facts | None:
+    """Facts of a template source (cached: themes are the same from one build to the next);
+    None when it does not parse."""
+    try:
+        ast = _PARSER.parse(source)
+    except jinja2.TemplateSyntaxError:
+        return None
+    literals: set[str] = set()
+    computed_url = _url_for_literals(ast, literals)
+    return _Facts(
+        refs=tuple(meta.find_referenced_templates(ast)),
+        nav=any(n.name == "nav" and n.ctx == "load" for n in ast.find_all(nodes.Name)),
+        last_commit=_names(ast, "last_commit"),
+        url_literals=frozenset(literals),
+        computed_url=computed_url,
+    )
+
+
+def _names(ast: nodes.Template, word: str) -> bool:
+    """Whether `word` appears as a variable, an attribute or a string constant (`page["word"]`)."""
+    for node in ast.find_all((nodes.Name, nodes.Getattr, nodes.Const)):
+        if isinstance(node, nodes.Name) and node.name == word:
+            return True
+        if isinstance(node, nodes.Getattr) and node.attr == word:
+            return True
+        if isinstance(node, nodes.Const) and node.value == word:
+            return True
+    return False
+
+
+def _url_for_literals(ast: nodes.Template, literals: set[str]) -> bool:
+    """Add the string arguments of `url_for("...")` calls; True when `url_for` is used otherwise
+    (a computed argument, or the function passed around), so any page URL may matter."""
+    literal_calls: set[int] = set()
+    for call in ast.find_all(nodes.Call):
+        fn, args = call.node, call.args
+        if (
+            isinstance(fn, nodes.Name)
+            and fn.name == "url_for"
+            and len(args) == 1
+            and isinstance(args[0], nodes.Const)
+            and isinstance(args[0].value, str)
+            and not call.kwargs
+            and call.dyn_args is None
+            and call.dyn_kwargs is None
+        ):
+            literals.add(args[0].value)
+            literal_calls.add(id(fn))
+    return any(n.name == "url_for" and id(n) not in literal_calls for n in ast.find_all(nodes.Name))

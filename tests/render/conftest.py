@@ -87,9 +87,7 @@ class Doc(HTMLParser):
 
     def with_class(self, cls: str, tag: str | None = None) -> list[Element]:
         return [
-            el
-            for el in self.elements
-            if (tag is None or el.tag == tag) and cls in el.attrs.get("class", "").split()
+            el for el in self.elements if (tag is None or el.tag == tag) and cls in el.attrs.get("class", "").split()
         ]
 
     def title(self) -> str:
@@ -99,7 +97,7 @@ class Doc(HTMLParser):
 class Site:
     def __init__(self, result: BuildResult) -> None:
         self.result = result
-        self.files = {f.path: f.data for f in result.files}
+        self.files = {f.path: f.data for f in result.files if f.data is not None}
         self.keys = {f.path: f.render_key for f in result.files}
         self.stats = result.stats
 
@@ -132,10 +130,11 @@ def build(book: ThemeChain) -> Build:
         title: str = "Test Book",
         **kwargs: Any,
     ) -> Site:
-        shard_limit = kwargs.pop("search_shard_limit", None)
+        options = {
+            k: kwargs.pop(k) for k in ("search_shard_limit", "previous", "last_commits", "workers") if k in kwargs
+        }
         settings = SiteSettings(title=title, **kwargs)
         data = {k: v.encode() if isinstance(v, str) else v for k, v in content.items()}
-        extra = {} if shard_limit is None else {"search_shard_limit": shard_limit}
-        return Site(build_site(data, theme or book, settings, **extra))
+        return Site(build_site(data, theme or book, settings, **options))
 
     return run

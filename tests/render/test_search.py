@@ -6,7 +6,10 @@ import json
 import re
 from typing import Any
 
-from openbook.render.search import SearchDoc, build_index, tokenize
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openbook.render.search import MAX_POSTINGS, RECENT_INDEXES, SearchDoc, build_index, tokenize
 from tests.render.conftest import Build
 
 
@@ -55,9 +58,7 @@ def test_site_search_index_finds_pages(build: Build) -> None:
 
 def test_index_is_sharded_under_the_limit() -> None:
     docs = [
-        SearchDoc(
-            url=f"p{i}/", title=f"Page {i}", headings=(f"Section {i}",), text=f"word{i} common text " * 20
-        )
+        SearchDoc(url=f"p{i}/", title=f"Page {i}", headings=(f"Section {i}",), text=f"word{i} common text " * 20)
         for i in range(400)
     ]
     limit = 4096
@@ -80,10 +81,49 @@ def test_index_is_sharded_under_the_limit() -> None:
 
 def test_site_stats_report_sharded_index(build: Build) -> None:
     content = {"index.md": "# Home"}
-    content.update(
-        {f"p{i}.md": f"# Page {i}\n\n" + " ".join(f"term{i}x{j}" for j in range(50)) for i in range(60)}
-    )
+    content.update({f"p{i}.md": f"# Page {i}\n\n" + " ".join(f"term{i}x{j}" for j in range(50)) for i in range(60)})
     site = build(content, search_shard_limit=8192)
     search_files = [d for p, d in site.files.items() if p.startswith("_openbook/search/")]
     assert len(search_files) > 4 and max(len(d) for d in search_files) <= 8192
     assert site.stats["search_index_bytes"] == sum(len(d) for d in search_files)
+
+
+_WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "über", "naïve", "全文搜索", "x1", "y2"]
+_doc_text = st.lists(st.sampled_from(_WORDS), max_size=12).map(" ".join)
+_doc = st.tuples(st.sampled_from(_WORDS), _doc_text, st.lists(st.sampled_from(_WORDS), max_size=2))
+
+
+def _docs(specs: list[tuple[str, str, list[str]]]) -> list[SearchDoc]:
+    return [
+        SearchDoc(url=f"p{i}/", title=title, headings=tuple(headings), text=text)
+        for i, (title, text, headings) in enumerate(specs)
+    ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(_doc, min_size=1, max_size=8),
+    st.lists(st.tuples(st.integers(min_value=0, max_value=7), _doc), max_size=6),
+)
+def test_a_patched_index_equals_one_built_from_scratch(
+    first: list[tuple[str, str, list[str]]], edits: list[tuple[int, tuple[str, str, list[str]]]]
+) -> None:
+    RECENT_INDEXES.clear()
+    specs = list(first)
+    build_index(_docs(specs), shard_limit=400)  # kept, then patched by each following build
+    for at, spec in edits:
+        specs[at % len(specs)] = spec
+        patched = build_index(_docs(specs), shard_limit=400)
+        RECENT_INDEXES.clear()
+        assert patched == build_index(_docs(specs), shard_limit=400)
+
+
+def test_postings_beyond_the_cap_keep_the_best_scores_after_patches() -> None:
+    RECENT_INDEXES.clear()
+    docs = [SearchDoc(f"p{i}/", "T", (), "common " * (1 + i % 25)) for i in range(MAX_POSTINGS + 50)]
+    build_index(docs)
+    docs[7] = SearchDoc("p7/", "T", (), "common " * 30)
+    docs[MAX_POSTINGS + 10] = SearchDoc(f"p{MAX_POSTINGS + 10}/", "T", (), "other")
+    patched = build_index(docs)
+    RECENT_INDEXES.clear()
+    assert patched == build_index(docs)

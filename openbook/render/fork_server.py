@@ -1,0 +1,14 @@
+"""Imported by the fork server of `parallel` when it starts, and by nothing else.
+
+The fork server must outlive a SIGTERM sent to the worker's whole process
+group (systemd does that, so does a terminal): the pool it serves notices its
+death and breaks the build the worker is finishing. Ignoring the signal here,
+in the fork server's main thread, also covers every pool process from the
+moment it is forked (an ignored signal stays ignored across fork).
+"""
+
+import signal
+
+import openbook.render.parallel  # noqa: F401  (preloaded: pool processes start with it imported)
+
+signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -1,0 +1,202 @@
+"""Parse and render large builds in a process pool.
+
+Pool processes come from a fork server, not from `fork()` of the building
+process: the worker and the preview server call `build_site` from a thread of
+an asyncio process, and a child forked from a threaded process can deadlock on
+a lock another thread held at the time. The fork server is a fresh,
+single-threaded process that has imported the renderer once, so starting a
+pool costs milliseconds.
+
+The fork server and pool processes ignore SIGINT and SIGTERM (see
+`fork_server`): the building process decides when they stop, so a worker
+asked to shut down still finishes its build, even when the signal went to its
+whole process group. Each pool process exits as soon as the building process
+is gone, however it ended: a killed worker must leave no process behind (pool
+processes would hold the fork server's lifeline open, so it would stay too).
+
+Work goes out in chunks of `CHUNK_PAGES`, at most `IN_FLIGHT_PER_WORKER`
+chunks per process at a time, so memory follows the pages in flight, not the
+size of the site. Results come back in submission order: a parallel build
+equals the serial one, and the first error is the one a serial build raises.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import select
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from itertools import islice
+from multiprocessing.context import BaseContext
+from typing import Any, TypeVar
+
+from openbook.errors import RenderError
+from openbook.render.context import PageJob, PageRenderer, RenderState
+from openbook.render.markdown import PLACEHOLDER_PREFIX, HtmlMode
+from openbook.render.pages import ParsedPage, parse_page
+
+# Below this many pages, starting processes costs more than it saves.
+PARALLEL_MIN_PAGES = 200
+CHUNK_PAGES = 32
+IN_FLIGHT_PER_WORKER = 2
+_POLL_S = 1.0
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def default_workers() -> int:
+    """CPUs this process may run on (its affinity mask, which containers narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def use_pool(pages: int, workers: int) -> bool:
+    return workers > 1 and pages >= PARALLEL_MIN_PAGES
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """A RenderError raised in a pool process, sent back as data (it does not pickle)."""
+
+    path: str
+    cause: str
+
+
+def parse_many(items: Sequence[tuple[str, bytes]], mode: HtmlMode, workers: int) -> list[ParsedPage]:
+    """`pages.parse_page` of each (source, bytes), in order. Raises the first RenderError."""
+    out: list[ParsedPage] = []
+    for prefix, parsed in _map(_init_parse, (os.getpid(),), _parse_chunk, items, len(items), workers, mode):
+        out.extend(_own_placeholders(page, prefix) for page in parsed)
+    return out
+
+
+def render_many(state: RenderState, jobs: Iterable[PageJob], count: int, workers: int) -> list[bytes]:
+    """Each job's rendered bytes, in order; `jobs` is consumed as chunks go out.
+    Raises the first RenderError."""
+    out: list[bytes] = []
+    initargs = (os.getpid(), state.without_static())
+    for chunk in _map(_init_render, initargs, _render_chunk, jobs, count, workers):
+        out.extend(chunk)
+    return out
+
+
+def _own_placeholders(page: ParsedPage, prefix: str) -> ParsedPage:
+    """Link placeholders carry a per-process nonce; rewrite a pool process's to this one's.
+    Neither nonce can appear in content, so only real placeholders change."""
+    if prefix == PLACEHOLDER_PREFIX or not page.doc.links:
+        return page
+    return replace(page, doc=replace(page.doc, html=page.doc.html.replace(prefix, PLACEHOLDER_PREFIX)))
+
+
+def _map(  # a generator only its own module drives to the end (or to an exception)
+    initializer: Callable[..., None],
+    initargs: tuple[Any, ...],
+    fn: Callable[..., _R | _Failure],
+    items: Iterable[_T],
+    count: int,
+    workers: int,
+    *args: Any,
+) -> Iterator[_R]:
+    processes = max(1, min(workers, -(-count // CHUNK_PAGES)))
+    pool = ProcessPoolExecutor(processes, _context(), initializer=initializer, initargs=initargs)
+    pending: deque[Future[_R | _Failure]] = deque()
+
+    def take() -> _R:
+        result = pending.popleft().result()
+        if isinstance(result, _Failure):
+            raise RenderError(result.path, result.cause)
+        return result
+
+    try:
+        it = iter(items)
+        while chunk := list(islice(it, CHUNK_PAGES)):
+            pending.append(pool.submit(fn, chunk, *args))
+            if len(pending) >= processes * IN_FLIGHT_PER_WORKER:
+                yield take()
+        while pending:
+            yield take()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@functools.cache
+def _context() -> BaseContext:
+    ctx = multiprocessing.get_context("forkserver")
+    # Pool processes import the main module (multiprocessing's rule for non-fork starts);
+    # preloading it in the fork server does that once instead of once per process. No
+    # effect if the fork server already runs.
+    ctx.set_forkserver_preload(["__main__", "openbook.render.fork_server"])
+    return ctx
+
+
+# --- in pool processes ---------------------------------------------------------------------
+
+_renderer: PageRenderer | None = None
+
+
+def _detach(builder: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the fork server ignores it, its children not
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # already ignored, unless another fork server runs
+    threading.Thread(target=_exit_with, args=(builder,), name="openbook-exit-with-builder", daemon=True).start()
+
+
+def _exit_with(pid: int) -> None:
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfd (old kernel, not Linux): poll
+        while _alive(pid):
+            time.sleep(_POLL_S)
+    else:
+        select.select([fd], [], [])  # readable once the process has ended
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _init_parse(builder: int) -> None:
+    _detach(builder)
+
+
+def _parse_chunk(chunk: list[tuple[str, bytes]], mode: HtmlMode) -> tuple[str, list[ParsedPage]] | _Failure:
+    out = []
+    for source, data in chunk:
+        try:
+            out.append(parse_page(source, data, mode))
+        except RenderError as exc:
+            return _Failure(exc.path, exc.cause)
+    return PLACEHOLDER_PREFIX, out
+
+
+def _init_render(builder: int, state: RenderState) -> None:
+    global _renderer
+    _detach(builder)
+    _renderer = PageRenderer(state)
+
+
+def _render_chunk(jobs: list[PageJob]) -> list[bytes] | _Failure:
+    assert _renderer is not None, "pool process not initialised"
+    out = []
+    for job in jobs:
+        try:
+            out.append(_renderer.render_page(job))
+        except RenderError as exc:
+            return _Failure(exc.path, exc.cause)
+    return out
