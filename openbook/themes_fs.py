@@ -15,9 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from openbook.errors import NotFound, RenderError
-from openbook.render.theme import ThemeChain, ThemeLayer
+from openbook.render.templates import valid_template_name
+from openbook.render.theme import ThemeChain, ThemeLayer, ThemeOutput
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+_OUTPUT_PATH_RE = re.compile(
+    r"^(?:[A-Za-z0-9_\-]+/|\{slug\}/)*(?:[A-Za-z0-9_\-]+|\{slug\})\.(?:html|xml|txt|json)$"
+)
 MAX_EXTENDS_DEPTH = 16
 
 
@@ -87,6 +91,7 @@ def _read_layer(name: str, folder: Traversable) -> ThemeLayer:
         raise RenderError(f"{origin}/theme.toml", "'extends' must be a theme name")
     if not isinstance(settings, dict):
         raise RenderError(f"{origin}/theme.toml", "[settings] must be a table")
+    outputs = _read_outputs(origin, data.get("outputs", []))
     templates: dict[str, str] = {}
     for path, raw in _files(folder / "templates"):
         try:
@@ -100,8 +105,33 @@ def _read_layer(name: str, folder: Traversable) -> ThemeLayer:
         settings=settings,
         templates=templates,
         static=dict(_files(folder / "static")),
+        outputs=outputs,
         origin=origin,
     )
+
+
+def _read_outputs(origin: str, raw: Any) -> tuple[ThemeOutput, ...]:
+    """`[[outputs]]` tables: path, template, optional each; every problem named at once."""
+    where = f"{origin}/theme.toml"
+    if not isinstance(raw, list) or not all(isinstance(o, dict) for o in raw):
+        raise RenderError(where, "[[outputs]] must be a list of tables")
+    problems: list[str] = []
+    outputs: list[ThemeOutput] = []
+    for n, item in enumerate(raw, 1):
+        path, template, each = item.get("path"), item.get("template"), item.get("each")
+        if not isinstance(path, str) or not _OUTPUT_PATH_RE.match(path):
+            problems.append(f"output {n}: path must be a relative .html/.xml/.txt/.json path")
+        elif (each is None) == ("{slug}" in path):
+            problems.append(f"output {n}: path has {{slug}} exactly when 'each' is set")
+        if not isinstance(template, str) or (template and not valid_template_name(template)):
+            problems.append(f"output {n}: template must be a template file name")
+        if each is not None and not (isinstance(each, str) and each):
+            problems.append(f"output {n}: each must be a front matter field name")
+        if not problems:
+            outputs.append(ThemeOutput(path=str(path), template=str(template), each=each))
+    if problems:
+        raise RenderError(where, "; ".join(problems))
+    return tuple(outputs)
 
 
 def _files(folder: Traversable, prefix: str = "") -> list[tuple[str, bytes]]:

@@ -32,6 +32,7 @@ from openbook.render.images import ImageSizes, Size, add_sizes
 from openbook.render.links import LinkResolver
 from openbook.render.markdown import PLACEHOLDER_RE, HtmlMode
 from openbook.render.nav import Nav, NavItem, from_folders, from_summary
+from openbook.render.outputs import Claim, Listing
 from openbook.render.pages import (
     NOT_PUBLISHED,
     Page,
@@ -50,7 +51,7 @@ from openbook.render.templates import TemplateUses, valid_template_name
 from openbook.render.theme import CONTENT_THEME_DIR, ThemeChain
 
 # Bump when the renderer's output changes for the same inputs: keys must change too.
-RENDERER_VERSION = "2"
+RENDERER_VERSION = "3"
 CONTENTS = "contents/index.html"
 USER_OVERRIDABLE = frozenset({"robots.txt", "sitemap.xml", "404.html"})
 
@@ -130,6 +131,8 @@ class _Site:
     nav_key: str
     outputs: _Outputs
     last_commits: LastCommits
+    listing: Listing
+    claims: dict[str, Claim]  # theme outputs: output path → what renders it
     _deps_keys: dict[TemplateUses, str] = field(default_factory=dict)
     _page_templates: dict[str, bool] = field(default_factory=dict)
 
@@ -246,18 +249,22 @@ def build_site(
         page_urls={p.source: p.url for p in pages.values()},
         nav=nav.items,
     )
+    renderer = PageRenderer(state)
+    listing = Listing.build(chain, list(pages.values()), settings.base_url)
     site = _Site(
         settings=settings,
         chain=chain,
         pages=pages,
         nav=nav,
         assets=assets,
-        renderer=PageRenderer(state),
+        renderer=renderer,
         common_key=_sha(RENDERER_VERSION, chain.digest(), settings_json),
         nav_json=nav_json,
         nav_key=_sha(nav_json),
         outputs=_Outputs(previous or {}),
         last_commits=last_commits or {},
+        listing=listing,
+        claims=listing.claims(renderer.templates.has),
     )
 
     # Content files first: their paths are the author's, generated files must not take them.
@@ -271,6 +278,9 @@ def build_site(
                 raise RenderError(page.source, f"alias {alias!r} is not a clean site path")
             key = _sha(RENDERER_VERSION, "alias", out, page.url, page.title)
             site.outputs.add(out, key, page.source, functools.partial(_redirect, out, page))
+    for path, claim in sorted(site.claims.items()):
+        if path not in site.outputs.files:  # content files, pages and aliases win
+            _render_output(site, path, claim)
     search_bytes = _site_files(site, search_shard_limit)
 
     outputs = sorted(site.outputs.files.values(), key=lambda f: f.path)
@@ -328,6 +338,9 @@ class _PagePlan:
     next: _Link | None
     crumbs: tuple[_Link, ...]
     last_commit: tuple[tuple[str, str], ...] | None  # sorted items
+    terms: dict[str, list[dict[str, str]]]  # the page's own tags etc., linked (theme outputs)
+    listing: dict[str, Any] | None  # pages/terms/term when a theme output renders this page
+    listing_key: str  # digest of `listing` ("" without)
 
     def key(self, site: _Site) -> str:
         # Everything else in the context (title, toc, meta, body) follows from the page's
@@ -335,7 +348,7 @@ class _PagePlan:
         page = self.page
         deps = site.deps_key(self.uses)
         parts: list[object] = [page.source, page.blob_sha, page.url, self.template, deps, self.prev, self.next]
-        parts += [self.crumbs, self.urls, self.sizes, self.last_commit]
+        parts += [self.crumbs, self.urls, self.sizes, self.last_commit, self.terms, self.listing_key]
         return hashlib.sha256(f"{site.common_key}page{json.dumps(parts)}".encode()).hexdigest()
 
     def job(self) -> PageJob:
@@ -362,6 +375,7 @@ class _PagePlan:
             "description": page.meta.description,
             "date": page.meta.date,
             "starts_with_h1": doc.starts_with_h1,
+            "terms": self.terms,
         }
         if self.uses.last_commit:
             page_ctx["last_commit"] = None if self.last_commit is None else dict(self.last_commit)
@@ -371,6 +385,8 @@ class _PagePlan:
             "next": _link_dict(self.next),
             "breadcrumbs": [_link_dict(c) for c in self.crumbs],
         }
+        if self.listing is not None:
+            context.update(self.listing)
         return PageJob(page.output, page.source, self.template, root, context, self.uses.nav)
 
 
@@ -386,10 +402,12 @@ def _link_dict(link: _Link | None) -> dict[str, str] | None:
 
 
 def _plan(site: _Site, page: Page, urls: list[str | None], images: ImageSizes, by_url: dict[str, Page]) -> _PagePlan:
-    template = page.meta.template or "page.html"
-    if not site.page_template(template):
+    claim = site.claims.get(page.output)  # a theme output at this page's path renders it
+    template = claim.output.template if claim else page.meta.template or "page.html"
+    if claim is None and not site.page_template(template):
         raise RenderError(page.source, f"template {template!r} is not in theme {site.chain.name!r}")
     root = "/" if page.output == "404.html" else sitefiles.root_prefix(page.output)
+    listing, listing_key = site.listing.context(root, claim) if claim else (None, "")
     uses = site.uses(template)
 
     def neighbour(url: str | None) -> _Link | None:
@@ -409,7 +427,35 @@ def _plan(site: _Site, page: Page, urls: list[str | None], images: ImageSizes, b
         next=neighbour(next_url),
         crumbs=_crumbs(site, page, root),
         last_commit=None if commit is None else tuple(sorted((str(k), str(v)) for k, v in commit.items())),
+        terms=site.listing.page_terms(page, root),
+        listing=listing,
+        listing_key=listing_key,
     )
+
+
+def _render_output(site: _Site, path: str, claim: Claim) -> None:
+    """A theme output no content page publishes: its key known first, rendered (in this
+    process, serial and parallel builds alike) only when `previous` has another key."""
+    root = sitefiles.root_prefix(path)
+    template = claim.output.template
+    uses = site.uses(template)
+    listing, listing_key = site.listing.context(root, claim)
+    page: dict[str, Any] = {
+        "title": listing["term"]["name"] if "term" in listing else site.settings.title,
+        "url": quote(path.removesuffix("index.html")),
+        "path": "",
+        "html": Markup(""),
+        "toc": [],
+        "meta": {},
+        "description": None,
+        "date": None,
+        "starts_with_h1": False,
+        "terms": {},
+    }
+    extra: dict[str, Any] = {"page": page, **listing, **({"nav": site.nav.items} if uses.nav else {})}
+    key = _sha(site.common_key, "output", path, template, listing_key, site.deps_key(uses))
+    owner = f"theme output {path}"
+    site.outputs.add(path, key, owner, lambda: site.renderer.render(template, root, extra, owner))
 
 
 def _render_pages(site: _Site, resolved: dict[str, list[str | None]], images: ImageSizes, workers: int) -> None:

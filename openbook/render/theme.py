@@ -18,6 +18,19 @@ CONTENT_THEME_DIR = "_theme/"
 
 
 @dataclass(frozen=True, slots=True)
+class ThemeOutput:
+    """A file the theme renders from a template besides the pages (`[[outputs]]` in theme.toml).
+
+    Without `each` it is rendered once; with `each` (a front matter field such as
+    "tags") once per distinct value, `{slug}` in `path` naming the value.
+    """
+
+    path: str  # output path, e.g. "feed.xml", "index.html", "tags/{slug}/index.html"
+    template: str  # "" in a child theme removes the parent's output at `path`
+    each: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ThemeLayer:
     """One theme folder (or the content's `_theme/`), already read."""
 
@@ -27,6 +40,7 @@ class ThemeLayer:
     settings: Mapping[str, Any] = field(default_factory=dict)
     templates: Mapping[str, str] = field(default_factory=dict)
     static: Mapping[str, bytes] = field(default_factory=dict)
+    outputs: tuple[ThemeOutput, ...] = ()
     origin: str = ""  # shown in error messages, e.g. "themes/book" or "_theme"
     sandboxed: bool = False  # templates come from content, not from the operator
 
@@ -38,6 +52,8 @@ class ThemeLayer:
             h.update(b"t\0" + name.encode() + b"\0" + hashlib.sha256(self.templates[name].encode()).digest())
         for path in sorted(self.static):
             h.update(b"s\0" + path.encode() + b"\0" + hashlib.sha256(self.static[path]).digest())
+        for out in self.outputs:
+            h.update(f"o\0{out.path}\0{out.template}\0{out.each or ''}\0".encode())
         return h.hexdigest()
 
 
@@ -95,6 +111,13 @@ class ThemeChain:
         for layer in reversed(self.layers):
             merged.update(layer.static)
         return merged
+
+    def outputs(self) -> list[ThemeOutput]:
+        """Every layer's outputs, a child's replacing its parent's at the same path."""
+        merged: dict[str, ThemeOutput] = {}
+        for layer in reversed(self.layers):
+            merged.update((out.path, out) for out in layer.outputs)
+        return [out for out in merged.values() if out.template]
 
     def digest(self) -> str:
         h = hashlib.sha256()

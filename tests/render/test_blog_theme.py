@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from openbook.render import ThemeChain, ThemeLayer
+from openbook.render import ThemeChain, ThemeLayer, parallel
 from openbook.themes_fs import load_theme
 from tests.render.conftest import Build, Doc, Site
 
@@ -184,3 +184,37 @@ def test_a_child_theme_can_drop_an_output(tmp_path: Path, build: Build) -> None:
     )
     site = build(POSTS, theme=load_theme("quiet", [tmp_path]))
     assert "feed.xml" not in site.files and "tags/rust/index.html" in site.files
+
+
+def _many_posts(n: int) -> dict[str, str]:
+    posts = {"index.md": "# Home\n\nIntro."}
+    for i in range(n):
+        posts[f"posts/p{i}.md"] = (
+            f"---\ntitle: Post {i}\ndate: 2024-01-{i % 28 + 1:02d}\ntags: [t{i % 3}]\n---\nBody {i}."
+        )
+    return posts
+
+
+@requires_outputs_hook
+def test_outputs_are_the_same_serial_and_parallel(
+    build: Build, blog: ThemeChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_PAGES", 2)  # the pool renders the pages (index.md too)
+    posts = _many_posts(40)
+    serial = build(posts, theme=blog, base_url="https://blog.example.org/", workers=1)
+    pooled = build(posts, theme=blog, base_url="https://blog.example.org/", workers=2)
+    assert {"index.html", "feed.xml", "tags/t0/index.html"} <= set(serial.files)
+    assert pooled.files == serial.files and pooled.keys == serial.keys
+
+
+@requires_outputs_hook
+def test_outputs_with_an_unchanged_key_are_not_rendered(build: Build, blog: ThemeChain) -> None:
+    first = build(POSTS, theme=blog)
+    again = build(POSTS, theme=blog, previous=first.keys)
+    assert again.files == {} and again.keys == first.keys
+    retitled = {**POSTS, "posts/rust.md": POSTS["posts/rust.md"].replace("title: Parsing", "title: Lexing")}
+    after = build(retitled, theme=blog, previous=first.keys)
+    assert {"index.html", "feed.xml", "tags/index.html", "tags/rust/index.html", "tags/meta/index.html"} <= set(
+        after.files
+    )
+    assert "posts/hello/index.html" not in after.files and "about/index.html" not in after.files
