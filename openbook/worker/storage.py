@@ -112,7 +112,7 @@ class _Writer:
         finally:
             os.close(fd)
 
-    def link(self, source: Path, path: str) -> bool:
+    def link(self, source: str, path: str) -> bool:
         """Hard-link `source` (a regular file of an earlier build) as `path`; False if impossible."""
         parts = _segments(path)
         dfd = self._dir_fd(parts[:-1])
@@ -219,12 +219,12 @@ def publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_
     parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(parent)
     prev_files: dict[str, str] = {}
-    prev_root: Path | None = None
+    prev_root: str | None = None  # a plain string: thousands of joins below, pathlib is too slow
     if previous is not None:
         manifest = read_manifest(previous)
         if manifest is not None and isinstance(manifest.get("files"), dict):
             prev_files = manifest["files"]  # type: ignore[assignment]
-            prev_root = previous.resolve()
+            prev_root = str(previous.resolve())
     temp = parent / f"{TMP_PREFIX}{target.name}-{uuid.uuid4().hex}"
     written = linked = total = 0
     hashes: dict[str, str] = {}
@@ -237,17 +237,18 @@ def publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_
             keys[path] = key
             if data is None:
                 known = prev_files.get(path)
-                if prev_root is None or known is None or not writer.link(prev_root / path, path):
+                source = f"{prev_root}/{path}"
+                if prev_root is None or known is None or not writer.link(source, path):
                     raise ReuseFailed(f"{path} is not in the previous build to reuse")
                 hashes[path] = known
-                total += os.stat(prev_root / path, follow_symlinks=False).st_size
+                total += os.stat(source, follow_symlinks=False).st_size
                 linked += 1
                 continue
             digest = hashlib.sha256(data).hexdigest()
             hashes[path] = digest
             total += len(data)
             same = prev_root is not None and prev_files.get(path) == digest
-            if same and prev_root is not None and writer.link(prev_root / path, path):
+            if same and prev_root is not None and writer.link(f"{prev_root}/{path}", path):
                 linked += 1
                 continue
             writer.write(path, data)
