@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,6 +12,13 @@ from urllib.parse import unquote
 
 from openbook.render.pages import INDEX_STEMS, MARKDOWN_EXTENSIONS, Page
 from openbook.render.sitefiles import quote
+
+_dirname = functools.lru_cache(maxsize=1 << 16)(posixpath.dirname)
+# A link beyond its own page: (source of the linked page or None, its URL or None when broken,
+# the unquoted fragment its page must have as an anchor or None).
+_Target = tuple[str | None, str | None, str | None]
+# digest of the page sources, URLs and files → (folder, href) → _Target; one digest kept
+_TARGETS: dict[str, dict[tuple[str, str], _Target]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,39 +35,52 @@ class LinkResolver:
         self.by_url = {p.url: p for p in pages.values()}
         self.files = files  # published non-page content paths
         self.drafts = drafts
-        self._known: dict[tuple[str, str], Resolved] = {}  # (folder, href) → resolved
+        # A target depends only on the page sources, their URLs and the files: targets are
+        # shared by the builds with the same ones. Anchors are checked every time.
+        universe = json.dumps([[[s, p.url] for s, p in pages.items()], sorted(files)])
+        digest = hashlib.sha256(universe.encode()).hexdigest()
+        if digest not in _TARGETS:
+            _TARGETS.clear()
+            _TARGETS[digest] = {}
+        self._targets = _TARGETS[digest]
 
     def resolve(self, from_source: str, href: str) -> Resolved:
-        rest, hash_, fragment = href.partition("#")
-        path, qmark, query = rest.partition("?")
-        if not path:
+        if not href or href[0] in "#?":
             page = self.pages.get(from_source)
+            _, hash_, fragment = href.partition("#")
             if hash_ and page is not None and unquote(fragment) not in page.doc.anchors:
                 return Resolved(None, None)
             return Resolved(href, page)  # same page: keep the relative href as written
         # Beyond the same page, only the folder matters: pages of one folder share their links.
-        folder = posixpath.dirname(from_source)
-        found = self._known.get((folder, href))
+        folder = _dirname(from_source)
+        found = self._targets.get((folder, href))
         if found is None:
-            found = self._known[(folder, href)] = self._resolve(folder, unquote(path), hash_, fragment, qmark + query)
-        return found
+            found = self._targets[(folder, href)] = self._target(folder, href)
+        source, url, anchor = found
+        if source is None:
+            return Resolved(url, None)
+        page = self.pages[source]
+        if anchor is not None and anchor not in page.doc.anchors:
+            return Resolved(None, None)
+        return Resolved(url, page)
 
-    def _resolve(self, folder: str, path: str, hash_: str, fragment: str, query: str) -> Resolved:
-        suffix = query + hash_ + fragment
+    def _target(self, folder: str, href: str) -> _Target:
+        rest, hash_, fragment = href.partition("#")
+        path, qmark, query = rest.partition("?")
+        path = unquote(path)
+        suffix = qmark + query + hash_ + fragment
         joined = path.lstrip("/") if path.startswith("/") else posixpath.join(folder, path)
         norm = posixpath.normpath(joined) if joined else "."
         if norm == ".":
             norm = ""
         if norm == ".." or norm.startswith("../"):
-            return Resolved(None, None)
+            return None, None, None
         page = self._page_for(norm, path.endswith("/"))
         if page is not None:
-            if hash_ and unquote(fragment) not in page.doc.anchors:
-                return Resolved(None, None)
-            return Resolved(quote(page.url) + suffix, page)
+            return page.source, quote(page.url) + suffix, unquote(fragment) if hash_ else None
         if norm in self.files:
-            return Resolved(quote(norm) + suffix, None)
-        return Resolved(None, None)
+            return None, quote(norm) + suffix, None
+        return None, None, None
 
     def _page_for(self, norm: str, is_dir: bool) -> Page | None:
         if not is_dir:

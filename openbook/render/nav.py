@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import posixpath
 import re
@@ -9,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from openbook.render.pages import Page, humanize
+from openbook.render.pages import Page, file_stem, humanize
 
 _ITEM_RE = re.compile(r"^(\s*)[-*+]\s+\[(.*)\]\((.*)\)\s*$")
 _AFFIX_RE = re.compile(r"^\[(.*)\]\((.*)\)\s*$")
@@ -165,12 +166,15 @@ def _chapter(
     return _Builder(title or page.title, page.url, "chapter", number)
 
 
+_dirname = functools.lru_cache(maxsize=1 << 16)(posixpath.dirname)
+
+
 def from_folders(pages: list[Page]) -> Nav:
     """Folders become sections (titled by their index page), ordered by front matter `order`,
     then by file name. The home page comes first."""
     root = _Folder("")
     for page in pages:
-        folder = posixpath.dirname(page.source)
+        folder = _dirname(page.source)
         node = root
         if folder:
             for seg in folder.split("/"):
@@ -205,7 +209,7 @@ class _Folder:
     def children(self) -> list[NavItem]:
         entries: list[tuple[tuple[bool, float, str], NavItem]] = []
         for page in self.pages:
-            name = posixpath.splitext(posixpath.basename(page.source))[0]
+            name = file_stem(page.source)
             key = (page.meta.order is None, page.meta.order or 0.0, name.lower())
             entries.append((key, NavItem(page.title, page.url)))
         for folder in self.sub.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import posixpath
 from collections.abc import Mapping
@@ -31,7 +32,13 @@ class Page:
 
     @property
     def is_index(self) -> bool:
-        return posixpath.splitext(posixpath.basename(self.source))[0] in INDEX_STEMS
+        return file_stem(self.source) in INDEX_STEMS
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def file_stem(path: str) -> str:
+    """`guide/intro.md` → `intro`."""
+    return posixpath.splitext(posixpath.basename(path))[0]
 
 
 def is_markdown(path: str) -> bool:
@@ -48,6 +55,7 @@ def humanize(name: str) -> str:
     return text[:1].upper() + text[1:] if text else name
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def page_url(source: str) -> str:
     """`guide/intro.md` → `guide/intro/`; `guide/index.md`, `guide/README.md` → `guide/`."""
     stem = posixpath.splitext(source)[0]
@@ -129,7 +137,7 @@ def assign_urls(pages: list[Page]) -> None:
 
 
 def _stem_is(page: Page, stem: str) -> bool:
-    return posixpath.splitext(posixpath.basename(page.source))[0] == stem
+    return file_stem(page.source) == stem
 
 
 def page_paths(content: Mapping[str, bytes]) -> list[str]:

@@ -87,6 +87,9 @@ class BuildResult:
     stats: dict[str, Any]
 
 
+_json_str = json.encoder.encode_basestring_ascii  # json.dumps of a str (ensure_ascii, the default)
+
+
 def _sha(*parts: str | bytes) -> str:
     h = hashlib.sha256()
     for part in parts:
@@ -133,6 +136,7 @@ class _Site:
     last_commits: LastCommits
     listing: Listing
     claims: dict[str, Claim]  # theme outputs: output path → what renders it
+    frames: dict[tuple[str, str], _Frame]  # (page URL, output) → prev, next, crumbs (see _frames)
     _deps_keys: dict[TemplateUses, str] = field(default_factory=dict)
     _page_templates: dict[str, bool] = field(default_factory=dict)
 
@@ -265,6 +269,7 @@ def build_site(
         last_commits=last_commits or {},
         listing=listing,
         claims=listing.claims(renderer.templates.has),
+        frames=_frames(_sha(nav_json), settings.title, pages),
     )
 
     # Content files first: their paths are the author's, generated files must not take them.
@@ -324,6 +329,10 @@ def _parse_pages(
     return dict(sorted(found.items())), len(missing)
 
 
+# Every input of a page key (when all are hashable: strings, None, ints) → the key
+_PAGE_KEYS: dict[tuple[object, ...], str] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class _PagePlan:
     """A page's context inputs, known before rendering: its key hashes them."""
@@ -337,6 +346,7 @@ class _PagePlan:
     prev: _Link | None
     next: _Link | None
     crumbs: tuple[_Link, ...]
+    frame_json: str  # json.dumps([prev, next, crumbs]) without its brackets
     last_commit: tuple[tuple[str, str], ...] | None  # sorted items
     terms: dict[str, list[dict[str, str]]]  # the page's own tags etc., linked (theme outputs)
     listing: dict[str, Any] | None  # pages/terms/term when a theme output renders this page
@@ -347,9 +357,24 @@ class _PagePlan:
         # bytes, its URL, the site title and HTML mode (in common_key) and the links.
         page = self.page
         deps = site.deps_key(self.uses)
-        parts: list[object] = [page.source, page.blob_sha, page.url, self.template, deps, self.prev, self.next]
-        parts += [self.crumbs, self.urls, self.sizes, self.last_commit, self.terms, self.listing_key]
-        return hashlib.sha256(f"{site.common_key}page{json.dumps(parts)}".encode()).hexdigest()
+        memo: tuple[object, ...] | None = None
+        if not any(self.terms.values()):  # then every input below is hashable, and equal iff its JSON is
+            memo = (site.common_key, deps, page.source, page.blob_sha, page.url, self.template, self.frame_json)
+            memo += (tuple(self.urls), tuple(self.sizes), self.last_commit, tuple(self.terms), self.listing_key)
+            found = _PAGE_KEYS.get(memo)
+            if found is not None:
+                return found
+        # json.dumps(parts) for parts = [source, blob_sha, url, template, deps, prev, next, crumbs,
+        # urls, sizes, last_commit, terms, listing_key], with [prev, next, crumbs] dumped once per frame.
+        head = "[" + ", ".join(map(_json_str, (page.source, page.blob_sha, page.url, self.template, deps))) + "]"
+        tail = json.dumps([self.urls, self.sizes, self.last_commit, self.terms, self.listing_key])
+        parts = f"{head[:-1]}, {self.frame_json}, {tail[1:]}"
+        key = hashlib.sha256(f"{site.common_key}page{parts}".encode()).hexdigest()
+        if memo is not None:
+            if len(_PAGE_KEYS) >= 50_000:
+                _PAGE_KEYS.clear()
+            _PAGE_KEYS[memo] = key
+        return key
 
     def job(self) -> PageJob:
         page, doc, urls, root = self.page, self.page.doc, self.urls, self.root
@@ -410,11 +435,9 @@ def _plan(site: _Site, page: Page, urls: list[str | None], images: ImageSizes, b
     listing, listing_key = site.listing.context(root, claim) if claim else (None, "")
     uses = site.uses(template)
 
-    def neighbour(url: str | None) -> _Link | None:
-        other = by_url.get(url) if url is not None else None
-        return None if other is None else (other.title, sitefiles.href(root, quote(other.url)))
-
-    prev_url, next_url = site.nav.neighbours(page.url)
+    frame = site.frames.get((page.url, page.output))
+    if frame is None:
+        frame = site.frames[(page.url, page.output)] = _frame(site, page, root, by_url)
     commit = site.last_commits.get(page.source) if uses.last_commit else None
     return _PagePlan(
         page=page,
@@ -423,9 +446,10 @@ def _plan(site: _Site, page: Page, urls: list[str | None], images: ImageSizes, b
         root=root,
         urls=urls,
         sizes=images.for_links(page.doc.links, urls) if any(k == "img" for k, _ in page.doc.links) else [],
-        prev=neighbour(prev_url),
-        next=neighbour(next_url),
-        crumbs=_crumbs(site, page, root),
+        prev=frame[0],
+        next=frame[1],
+        crumbs=frame[2],
+        frame_json=frame[3],
         last_commit=None if commit is None else tuple(sorted((str(k), str(v)) for k, v in commit.items())),
         terms=site.listing.page_terms(page, root),
         listing=listing,
@@ -474,6 +498,33 @@ def _render_pages(site: _Site, resolved: dict[str, list[str | None]], images: Im
         rendered = [site.renderer.render_page(job) for job in jobs]
     for plan, data in zip(todo, rendered, strict=True):
         site.outputs.put(plan.page.output, data)
+
+
+_Frame = tuple[_Link | None, _Link | None, tuple[_Link, ...], str]
+# digest of what frames depend on → (page URL, output) → (prev, next, crumbs, their JSON); one digest kept
+_FRAMES: dict[str, dict[tuple[str, str], _Frame]] = {}
+
+
+def _frames(nav_key: str, site_title: str, pages: Mapping[str, Page]) -> dict[tuple[str, str], _Frame]:
+    """The process's frames for this nav, site title and page titles and URLs (all a frame reads)."""
+    digest = _sha(nav_key, json.dumps([site_title, [[p.url, p.title] for p in pages.values()]]))
+    if digest not in _FRAMES:
+        _FRAMES.clear()
+        _FRAMES[digest] = {}
+    return _FRAMES[digest]
+
+
+def _frame(site: _Site, page: Page, root: str, by_url: dict[str, Page]) -> _Frame:
+    """A page's prev/next links and breadcrumbs: they follow from its URL and output (root),
+    the nav, the site title and the other pages' titles and URLs."""
+
+    def neighbour(url: str | None) -> _Link | None:
+        other = by_url.get(url) if url is not None else None
+        return None if other is None else (other.title, sitefiles.href(root, quote(other.url)))
+
+    prev_url, next_url = site.nav.neighbours(page.url)
+    prev, nxt, crumbs = neighbour(prev_url), neighbour(next_url), _crumbs(site, page, root)
+    return prev, nxt, crumbs, json.dumps([prev, nxt, crumbs])[1:-1]
 
 
 def _crumbs(site: _Site, page: Page, root: str) -> tuple[_Link, ...]:

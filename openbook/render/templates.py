@@ -95,8 +95,49 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
         return super().call(__context, __obj, *args, **kwargs)
 
 
+class _CodeCache(jinja2.BytecodeCache):
+    """Compiled templates shared by every environment of the process (each build makes one).
+
+    Code depends on the environment's class (the sandbox compiles operators differently),
+    the template's name and file name (autoescape is chosen by name) and its source; the
+    options `_make_env` passes are fixed. All of them key an entry, so none is ever stale."""
+
+    def __init__(self) -> None:
+        self._code: dict[tuple[type, str, str | None, str], Any] = {}
+
+    def get_bucket(
+        self, environment: jinja2.Environment, name: str, filename: str | None, source: str
+    ) -> jinja2.bccache.Bucket:
+        key = (type(environment), name, filename, source)
+        bucket = _CodeBucket(environment, key, "")
+        bucket.code = self._code.get(key)
+        return bucket
+
+    def set_bucket(self, bucket: jinja2.bccache.Bucket) -> None:
+        if isinstance(bucket, _CodeBucket) and bucket.code is not None:
+            if len(self._code) >= 1024:
+                self._code.clear()
+            self._code[bucket.cache_key] = bucket.code
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:  # pragma: no cover - get_bucket loads
+        pass
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:  # pragma: no cover - set_bucket stores
+        pass
+
+
+class _CodeBucket(jinja2.bccache.Bucket):
+    def __init__(self, environment: jinja2.Environment, key: tuple[type, str, str | None, str], checksum: str):
+        super().__init__(environment, "", checksum)
+        self.cache_key = key
+
+
+_CODE_CACHE = _CodeCache()
+
+
 def _make_env(chain: ThemeChain) -> jinja2.Environment:
     options: dict[str, Any] = {
+        "bytecode_cache": _CODE_CACHE,
         "loader": _ChainLoader(chain),
         "autoescape": jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=True),
         "trim_blocks": True,
