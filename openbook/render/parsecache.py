@@ -10,9 +10,7 @@ the entries' size, least recently used first out.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
+from openbook.render.lru import SizedLRU
 from openbook.render.markdown import HtmlMode
 from openbook.render.pages import ParsedPage
 
@@ -34,47 +32,26 @@ def entry_bytes(parsed: ParsedPage) -> int:
 
 
 class ParseCache:
-    """A thread-safe LRU of `ParsedPage`s, bounded by estimated bytes."""
+    """A thread-safe LRU of `ParsedPage`s by (digest, mode), bounded by estimated bytes."""
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[bytes, HtmlMode], tuple[ParsedPage, int]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
+        self._lru: SizedLRU[tuple[bytes, HtmlMode], ParsedPage] = SizedLRU(max_bytes)
 
     def get(self, digest: bytes, mode: HtmlMode) -> ParsedPage | None:
-        with self._lock:
-            found = self._entries.get((digest, mode))
-            if found is None:
-                return None
-            self._entries.move_to_end((digest, mode))
-            return found[0]
+        return self._lru.get((digest, mode))
 
     def put(self, digest: bytes, mode: HtmlMode, parsed: ParsedPage) -> None:
-        size = entry_bytes(parsed)
-        if size > self.max_bytes:
-            return
-        with self._lock:
-            old = self._entries.pop((digest, mode), None)
-            if old is not None:
-                self._bytes -= old[1]
-            self._entries[(digest, mode)] = (parsed, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self._bytes -= dropped
+        self._lru.put((digest, mode), parsed, entry_bytes(parsed))
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
+        self._lru.clear()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._lru)
 
     @property
     def bytes(self) -> int:
-        return self._bytes
+        return self._lru.bytes
 
 
 PARSE_CACHE = ParseCache()

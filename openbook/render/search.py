@@ -15,13 +15,13 @@ import functools
 import hashlib
 import re
 import sys
-import threading
 import unicodedata
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from openbook.render.lru import SizedLRU
 from openbook.render.postings import Postings, to_json
 
 _T = TypeVar("_T")
@@ -143,44 +143,10 @@ class _Index:
         return 16 * self.postings.count + self.postings.encoded_bytes() + sum(len(r) for r in self.rows)
 
 
-class _RecentIndexes:
-    """The last indexes built in this process, by their documents' URLs (a site's next build
-    usually has the same pages, a few of them edited). Bounded by estimated bytes."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[str, ...], tuple[_Index, int]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def take(self, urls: tuple[str, ...]) -> _Index | None:
-        """Remove and return the index for `urls`: a build patches it alone, then `keep`s it."""
-        with self._lock:
-            found = self._entries.pop(urls, None)
-            if found is None:
-                return None
-            self._bytes -= found[1]
-            return found[0]
-
-    def keep(self, urls: tuple[str, ...], index: _Index) -> None:
-        size = index.size()
-        if size > self.max_bytes:
-            return
-        with self._lock:
-            old = self._entries.pop(urls, None)
-            self._bytes += size - (old[1] if old else 0)
-            self._entries[urls] = (index, size)
-            while self._bytes > self.max_bytes:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self._bytes -= dropped
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
-
-
-RECENT_INDEXES = _RecentIndexes(128 * 1024 * 1024)
+# The last indexes built in this process, by their documents' URLs (a site's next
+# build usually has the same pages, a few of them edited): a build `pop`s one,
+# patches it alone, then `put`s it back.
+RECENT_INDEXES: SizedLRU[tuple[str, ...], _Index] = SizedLRU(128 * 1024 * 1024)
 
 
 def build_index(docs: Iterable[SearchDoc], shard_limit: int = SHARD_LIMIT) -> dict[str, bytes]:
@@ -191,13 +157,13 @@ def build_index(docs: Iterable[SearchDoc], shard_limit: int = SHARD_LIMIT) -> di
     """
     docs = list(docs)
     urls = tuple(d.url for d in docs)
-    index = RECENT_INDEXES.take(urls)
+    index = RECENT_INDEXES.pop(urls)
     if index is None:
         index = _Index(docs)
     else:
         index.update(docs)
     files = _files(index.postings.entries(), index.rows, shard_limit)
-    RECENT_INDEXES.keep(urls, index)
+    RECENT_INDEXES.put(urls, index, index.size())
     return files
 
 
