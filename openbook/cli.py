@@ -88,13 +88,13 @@ def cmd_fsck(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from openbook.dev import run_dev
+    from openbook.dev.run import run_dev
 
     return run_dev(Path(args.data), Path(args.examples), port=args.port, exit_after_publish=args.exit_after_publish)
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from openbook.push import run_push_cli
+    from openbook.client.push import run_push_cli
 
     api = args.api or os.environ.get("OPENBOOK_API", "")
     token = args.token or os.environ.get("OPENBOOK_TOKEN", "")
@@ -106,7 +106,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     from openbook.config import load_themes_path
-    from openbook.preview import run_preview_cli
+    from openbook.preview.server import run_preview_cli
 
     try:
         themes_path = load_themes_path()

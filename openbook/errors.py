@@ -5,7 +5,7 @@
     ├── InvalidRequest       bad input: 400 invalid_request
     │   ├── InvalidPath      a content path breaks the path rules
     │   ├── InvalidRef       a malformed branch name or commit id
-    │   └── RenderError      content cannot be rendered (file + cause)
+    │   └── RenderError      the author's content cannot be rendered (file + cause)
     ├── Unauthorized         401: missing, expired or forged token
     ├── Forbidden            403: valid token without the role
     ├── NotFound             404: absent, or another workspace's
@@ -14,11 +14,19 @@
     │   ├── StaleHead        409 stale_head (details.current_head)
     │   └── MergeConflict    409 merge_conflict (details.conflicts)
     ├── TooLarge             413 too_large
-    ├── Unavailable          503: a backing service did not answer in time
-    └── CorruptObject        500: a stored object is missing or undecodable
+    ├── Unavailable          503: a backend (PostgreSQL, Redis) cannot be reached; retry
+    ├── PublishFailed        writing a build's output failed (disk full, permissions)
+    │   └── ReuseFailed      a file to reuse is missing from the earlier build
+    ├── CorruptObject        500: a stored object is missing or undecodable
+    ├── InternalError        500: an OpenBook bug, never the author's fault
+    └── ToolError            a command-line tool failed; the message is for its user
+        ├── PushError        `openbook push` could not push
+        └── DevStackError    a private server of `openbook dev` could not start
 
-The API maps these to HTTP in exactly one place (`openbook.api.errors`).
-Adapters translate asyncpg/redis exceptions into these at their boundary.
+The API maps these to HTTP in exactly one place (`openbook.api.errors`). The
+adapters (`openbook.db`, `openbook.stream`, `openbook.fs`) translate their
+libraries' exceptions into these at their boundary: nothing above them sees
+an asyncpg, redis or unexpected OSError.
 """
 
 from __future__ import annotations
@@ -106,6 +114,36 @@ class TooLarge(OpenBookError):
 
 class Unavailable(OpenBookError):
     code = "unavailable"
+
+
+class PublishFailed(OpenBookError):
+    """Writing a build's output failed (disk full, permissions...): the deployment fails, never retried."""
+
+    code = "publish_failed"
+
+
+class ReuseFailed(PublishFailed):
+    """A file the renderer skipped (same render key) is missing from the earlier build: render it."""
+
+
+class InternalError(OpenBookError):
+    """OpenBook itself misbehaved (a renderer bug): reported as ours, never blamed on content."""
+
+    code = "internal"
+
+
+class ToolError(OpenBookError):
+    """A command-line tool could not do its job; the CLI prints the message and exits 1."""
+
+    code = "tool"
+
+
+class PushError(ToolError):
+    """`openbook push` could not push (bad folder, the API refused)."""
+
+
+class DevStackError(ToolError):
+    """A private server of `openbook dev` or the tests could not be installed, started or reached."""
 
 
 class CorruptObject(OpenBookError):

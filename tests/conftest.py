@@ -21,7 +21,7 @@ import pytest
 from openbook.api.auth import mint_token
 from openbook.config import Settings, load_settings
 from openbook.db.migrate import apply_migrations
-from openbook.devstack import PostgresServer, RedisServer
+from openbook.dev.stack import PostgresServer, RedisServer
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,8 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
-from openbook.dev import _pg_dir
-from openbook.devstack import free_port
+from openbook.dev.run import _pg_dir
+from openbook.dev.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

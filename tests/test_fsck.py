@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from openbook.db.migrate import apply_migrations
-from openbook.devstack import PostgresServer
+from openbook.dev.stack import PostgresServer
 from openbook.store.objects import TreeEntry, encode_leaf
 
 

@@ -36,7 +36,7 @@ def test_installed_wheel_finds_themes_and_migrations_outside_the_checkout(tmp_pa
                    check=True, capture_output=True, timeout=300)
     probe = (
         "import openbook, importlib.resources as r\n"
-        "from openbook.themes_fs import available_themes\n"
+        "from openbook.fs.themes import available_themes\n"
         "print(openbook.__file__)\n"
         "print(sorted(p.name for p in r.files('openbook.migrations').iterdir() if p.name.endswith('.sql')))\n"
         "print(available_themes())\n"

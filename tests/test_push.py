@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from openbook.push import PushError, push
+from openbook.client.push import push
+from openbook.errors import InvalidRequest, PushError
 
 
 def write(root: Path, files: dict[str, bytes]) -> None:
@@ -54,5 +55,5 @@ async def test_push_to_unknown_branch_or_with_bad_token_fails_clearly(api: Any, 
         await push(tmp_path, "nope", "m", url, token)
     with pytest.raises(PushError, match="unauthorized"):
         await push(tmp_path, "main", "m", url, "bad-token")
-    with pytest.raises(PushError, match="not a folder"):
+    with pytest.raises(InvalidRequest, match="not a folder"):
         await push(tmp_path / "missing", "main", "m", url, token)

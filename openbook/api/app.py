@@ -19,7 +19,7 @@ from openbook.db.outbox import Relay
 from openbook.db.pool import create_pool
 from openbook.db.workspaces import workspace_exists
 from openbook.logs import setup_logging
-from openbook.stream import connect, wait_until_ready
+from openbook.stream.deployments import connect, wait_until_ready
 
 log = logging.getLogger("openbook.api")
 

@@ -25,8 +25,8 @@ from openbook.db.content import ContentRepository
 from openbook.db.outbox import mark_published
 from openbook.db.sites import get_site
 from openbook.errors import Conflict, InvalidRequest, NotFound
-from openbook.stream import publish_deployment
-from openbook.worker import storage
+from openbook.fs import storage
+from openbook.stream.deployments import publish_deployment
 
 log = logging.getLogger("openbook.api")
 

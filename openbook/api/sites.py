@@ -15,9 +15,9 @@ from openbook.api.bodies import optional_str, read_json_object, required_str
 from openbook.api.keys import POOL, SETTINGS
 from openbook.db import sites as rows
 from openbook.errors import InvalidRequest, NotFound
+from openbook.fs import storage
+from openbook.fs.themes import theme_exists
 from openbook.store.paths import validate_branch_name, validate_dir_path
-from openbook.themes_fs import theme_exists
-from openbook.worker import storage
 
 log = logging.getLogger("openbook.api")
 

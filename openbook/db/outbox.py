@@ -25,7 +25,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from openbook.stream import publish_deployment
+from openbook.stream.deployments import publish_deployment
 
 log = logging.getLogger("openbook.outbox")
 

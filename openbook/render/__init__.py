@@ -1,6 +1,6 @@
 """The pure site renderer: content files + theme chain + settings → output files.
 
-No file, network or database I/O happens here; `openbook.themes_fs` reads
+No file, network or database I/O happens here; `openbook.fs.themes` reads
 theme folders, the worker writes the result.
 """
 

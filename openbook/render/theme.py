@@ -2,7 +2,7 @@
 
 A `ThemeChain` lists layers highest precedence first: the content's own
 `_theme/` overrides (if any), then the site's theme, then the themes it
-extends. Reading theme folders from disk is `openbook.themes_fs`'s job.
+extends. Reading theme folders from disk is `openbook.fs.themes`'s job.
 """
 
 from __future__ import annotations

@@ -4,5 +4,4 @@
     consumer.py  XREADGROUP / XAUTOCLAIM / XACK / dead-letter loop
     deploy.py    one deployment under a lease: pending -> building -> deployed | failed
     build.py     commit tree below the site root -> renderer -> publish
-    storage.py   STORAGE_PATH layout: atomic folders, `live` and `_hosts` symlinks
 """

@@ -18,19 +18,15 @@ from typing import Any
 
 from openbook.db.objects import PgObjectSource
 from openbook.db.sites import Site
-from openbook.errors import CorruptObject, NotFound, RenderError
+from openbook.errors import CorruptObject, NotFound, PublishFailed, RenderError, ReuseFailed
+from openbook.fs import storage
+from openbook.fs.themes import load_theme
 from openbook.render import SiteSettings, build_site
 from openbook.render.site import RENDERER_VERSION
 from openbook.store.objects import ObjectId, decode_commit
 from openbook.store.trees import list_dir
-from openbook.themes_fs import load_theme
-from openbook.worker import storage
 
 BLOB_BATCH = 500
-
-
-class PublishFailed(Exception):
-    """Writing the output failed (disk full, permissions...): terminal, never retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +102,7 @@ def _render_and_write(content: dict[str, bytes], site: Site, themes_path: tuple[
             published = storage.publish(target, ((f.path, f.data, f.render_key) for f in result.files),
                                         build_key, previous, stats)
             break
-        except storage.ReuseFailed:
+        except ReuseFailed:
             continue
         except OSError as exc:
             raise PublishFailed(f"writing {target} failed: {exc.strerror or exc}") from exc

@@ -20,7 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from openbook.stream import BLOCK_MS, DEAD_LETTER_STREAM, GROUP, STREAM, ensure_group
+from openbook.stream.deployments import BLOCK_MS, DEAD_LETTER_STREAM, GROUP, STREAM, ensure_group
 from openbook.worker.deploy import Context, Verdict, run_deployment
 
 log = logging.getLogger("openbook.worker")

@@ -24,9 +24,9 @@ import asyncpg
 
 from openbook.db import deployments as rows
 from openbook.db.sites import get_site
-from openbook.errors import CorruptObject, InvalidRequest, NotFound, OpenBookError
-from openbook.worker import storage
-from openbook.worker.build import PublishFailed, build
+from openbook.errors import CorruptObject, InvalidRequest, NotFound, OpenBookError, PublishFailed
+from openbook.fs import storage
+from openbook.worker.build import build
 
 log = logging.getLogger("openbook.worker")
 

@@ -22,9 +22,9 @@ from openbook.db.outbox import Relay
 from openbook.db.pool import create_pool
 from openbook.db.sites import all_domains
 from openbook.errors import Unavailable
+from openbook.fs import storage
 from openbook.logs import setup_logging
-from openbook.stream import connect, ensure_group, wait_until_ready
-from openbook.worker import storage
+from openbook.stream.deployments import connect, ensure_group, wait_until_ready
 from openbook.worker.consumer import Consumer
 from openbook.worker.deploy import MIN_LEASE_S, Context, Result, run_deployment
 

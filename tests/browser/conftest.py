@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from playwright.async_api import BrowserContext, async_playwright
 
-from openbook.devstack import ensure_debian_package
-from openbook.push import scan_folder
+from openbook.dev.stack import ensure_debian_package
+from openbook.dev.static import static_app
+from openbook.fs.scan import scan_folder
+from openbook.fs.themes import load_theme
 from openbook.render import SiteSettings, build_site
-from openbook.staticserve import static_app
-from openbook.themes_fs import load_theme
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CHROMIUM_ARGS = [

@@ -2,7 +2,7 @@
 
 Builds the example book (examples/, once it has pages) and a small generated
 book with theme `book`, writes each to a folder, serves it with
-`staticserve.static_app` (what nginx does in production) and drives Debian's
+`dev.static.static_app` (what nginx does in production) and drives Debian's
 Chromium through Playwright.
 """
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.async_api import BrowserContext
 
-from openbook.preview import Preview, preview_app
+from openbook.preview.server import Preview, preview_app
 from openbook.render import SiteSettings
 from tests.preview.conftest import PAGES, edit
 

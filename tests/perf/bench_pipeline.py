@@ -24,11 +24,11 @@ from typing import Any
 import aiohttp
 
 from openbook.api.auth import mint_token
+from openbook.client.push import push
 from openbook.config import DatabaseSettings, JwtSettings
 from openbook.db.pool import create_pool
 from openbook.db.workspaces import create_workspace
-from openbook.devstack import PostgresServer, RedisServer, free_port, wait_for_port
-from openbook.push import push
+from openbook.dev.stack import PostgresServer, RedisServer, free_port, wait_for_port
 from tests.perf.bench_render import generate_book
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -38,8 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from openbook.fs.themes import load_theme
 from openbook.render import SiteSettings, ThemeChain, build_site
-from openbook.themes_fs import load_theme
 
 PAGES = 5000
 WORKERS = 2

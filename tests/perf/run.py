@@ -12,7 +12,7 @@ from pathlib import Path
 from openbook.config import DatabaseSettings
 from openbook.db.migrate import apply_migrations
 from openbook.db.pool import create_pool
-from openbook.devstack import PostgresServer
+from openbook.dev.stack import PostgresServer
 from tests.perf import bench_pipeline, bench_render, bench_store
 
 

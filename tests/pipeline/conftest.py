@@ -33,7 +33,7 @@ from openbook.config import DatabaseSettings, Settings, load_settings
 from openbook.db.migrate import apply_migrations
 from openbook.db.pool import create_pool
 from openbook.db.workspaces import create_workspace
-from openbook.devstack import PostgresServer, RedisServer
+from openbook.dev.stack import PostgresServer, RedisServer
 
 JWT_SECRET = "pipeline-test-secret-" + "y" * 40
 CLAIM_IDLE_MS = 1000

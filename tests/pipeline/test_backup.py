@@ -11,8 +11,8 @@ from typing import Any
 
 from openbook.config import DatabaseSettings
 from openbook.db.pool import create_pool
-from openbook.devstack import PostgresServer
-from openbook.worker import storage
+from openbook.dev.stack import PostgresServer
+from openbook.fs import storage
 from openbook.worker.main import deploy_one
 from tests.pipeline.conftest import SAMPLE_BOOK, Api, Stack, ws_of
 

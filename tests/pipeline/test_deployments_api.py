@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from openbook.devstack import RedisServer
+from openbook.dev.stack import RedisServer
 from openbook.worker.main import deploy_one
 from tests.pipeline.conftest import SAMPLE_BOOK, Api, Headers, Stack, ws_of
 

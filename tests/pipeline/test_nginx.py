@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from openbook.devstack import ensure_debian_package, free_port, wait_for_port
+from openbook.dev.stack import ensure_debian_package, free_port, wait_for_port
 from openbook.worker.main import deploy_one
 from tests.pipeline.conftest import SAMPLE_BOOK, Api, Stack, ws_of
 

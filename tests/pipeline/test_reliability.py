@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from openbook.db.migrate import apply_migrations
-from openbook.devstack import PostgresServer, RedisServer
-from openbook.worker.storage import MANIFEST
+from openbook.dev.stack import PostgresServer, RedisServer
+from openbook.fs.storage import MANIFEST
 from tests.pipeline.conftest import Api, Headers, Stack, StartWorker, ws_of
 from tests.pipeline.test_worker import big_book, wait_status
 

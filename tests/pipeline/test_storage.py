@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from openbook.errors import RenderError
-from openbook.worker import storage
+from openbook.errors import InternalError
+from openbook.fs import storage
 
 WS, SITE = uuid.uuid4(), uuid.uuid4()
 
@@ -86,7 +86,7 @@ def test_skipped_files_are_linked_from_the_previous_build_or_refused(tmp_path: P
                                  ".openbook-manifest.json", "a\\b", "a/./b"])
 def test_bad_output_paths_fail_without_touching_anything(tmp_path: Path, bad: str) -> None:
     target = storage.site_dir(tmp_path, WS, SITE) / ("c" * 64)
-    with pytest.raises(RenderError):
+    with pytest.raises(InternalError):
         storage.publish(target, keyed([("ok.html", b"ok"), (bad, b"evil")]), "k")
     assert not target.exists() and list(target.parent.iterdir()) == []
     assert not (tmp_path / "escape.html").exists()
@@ -100,7 +100,7 @@ def test_a_write_error_leaves_the_target_and_no_temp(tmp_path: Path) -> None:
         storage.publish(target, keyed([("x.html", b"x"), ("x.html/inner.html", b"y")]), "k2")
     assert (target / "index.html").read_bytes() == b"<h1>one</h1>"
     assert [p.name for p in target.parent.iterdir()] == [target.name]
-    with pytest.raises(RenderError):
+    with pytest.raises(InternalError):
         storage.publish(target, keyed([("same.html", b"1"), ("same.html", b"2")]), "k3")
 
 

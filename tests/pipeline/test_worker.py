@@ -207,8 +207,8 @@ async def test_one_page_edit_reuses_everything_else_and_equals_a_full_build(admi
     incremental = site_dir / done["commit"]
     assert b"revised" in (incremental / "part3/page13/index.html").read_bytes()
     # A full build of the same content, from nothing, gives byte-identical files.
+    from openbook.fs.themes import load_theme
     from openbook.render import SiteSettings, build_site
-    from openbook.themes_fs import load_theme
 
     content = {p: c.encode() for p, c in book.items()} | {"part3/page13.md": b"# Page 13, revised\n\nNew words.\n"}
     full = build_site(content, load_theme("book"), SiteSettings(title="The Book"), workers=1)

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from openbook.preview import EVENTS_PATH, Preview, preview_app
+from openbook.preview.server import EVENTS_PATH, Preview, preview_app
 from openbook.render import SiteSettings
 
 PAGES = {

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from openbook.preview import EVENTS_PATH, Preview
+from openbook.preview.server import EVENTS_PATH, Preview
 from tests.preview.conftest import EventReader, StartPreview, edit
 
 FIXED_INTRO = "---\ntitle: Introduction\norder: 1\n---\n# Introduction\n\nThe second version.\n"
@@ -132,7 +132,7 @@ async def test_unchanged_save_changes_nothing(book_dir: Path, start_preview: Sta
 
 
 async def test_shutdown_with_open_event_stream_is_prompt(book_dir: Path, aiohttp_client: Any) -> None:
-    from openbook.preview import preview_app
+    from openbook.preview.server import preview_app
     from openbook.render import SiteSettings
 
     preview = Preview(book_dir, "book", SiteSettings(title="t"))

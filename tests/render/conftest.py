@@ -9,8 +9,8 @@ from typing import Any, ClassVar
 
 import pytest
 
+from openbook.fs.themes import load_theme
 from openbook.render import BuildResult, SiteSettings, ThemeChain, build_site
-from openbook.themes_fs import load_theme
 
 
 @dataclass

@@ -10,8 +10,8 @@ from xml.etree import ElementTree
 
 import pytest
 
+from openbook.fs.themes import load_theme
 from openbook.render import ThemeChain, ThemeLayer, parallel
-from openbook.themes_fs import load_theme
 from tests.render.conftest import Build, Doc, Site
 
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -105,7 +105,7 @@ _BUILDER = textwrap.dedent(
     """
     import signal, sys
     from openbook.render import SiteSettings, build_site
-    from openbook.themes_fs import load_theme
+    from openbook.fs.themes import load_theme
     from tests.render.test_parallel import large_book
 
     terms = []

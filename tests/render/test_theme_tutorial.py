@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from openbook.themes_fs import load_theme
+from openbook.fs.themes import load_theme
 from tests.render.conftest import Build
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "themes.md"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from openbook.errors import NotFound, RenderError
+from openbook.fs.themes import available_themes, load_theme, theme_exists
 from openbook.render import ThemeChain, ThemeLayer
-from openbook.themes_fs import available_themes, load_theme, theme_exists
 from tests.render.conftest import Build
 
 

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from openbook.errors import RenderError
+from openbook.errors import InternalError, ReuseFailed
 
 MANIFEST = ".openbook-manifest.json"
 HOSTS = "_hosts"
@@ -61,7 +61,7 @@ def _segments(path: str) -> list[str]:
     parts = path.split("/")
     if (not path or path.startswith("/") or "\0" in path or "\\" in path
             or any(p in ("", ".", "..") for p in parts) or parts[0] == MANIFEST):
-        raise RenderError(path, "the renderer produced an invalid output path")
+        raise InternalError(f"the renderer produced an invalid output path {path!r}", {"path": path})
     return parts
 
 
@@ -188,10 +188,6 @@ def remove_stale_temps(folder: Path, older_than_s: float = STALE_TMP_S) -> None:
                         shutil.rmtree(entry.path, ignore_errors=True)
 
 
-class ReuseFailed(Exception):
-    """A file the renderer skipped (same render key) is missing from the previous build."""
-
-
 def previous_keys(previous: Path | None) -> dict[str, str]:
     """Render keys of an earlier build's files (its manifest), for incremental rendering."""
     manifest = read_manifest(previous) if previous is not None else None
@@ -209,8 +205,8 @@ def publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_
     from it, and so is any file whose bytes are identical. `stats` and every
     file's render key are kept in the manifest. Raises ReuseFailed when a
     skipped file cannot be linked, OSError on any write or fsync failure (the
-    temp folder is removed; `target` is untouched) and RenderError for an
-    output path that is not a clean relative path.
+    temp folder is removed; `target` is untouched) and InternalError for
+    an output path that is not a clean relative path (a renderer bug).
     """
     existing = read_manifest(target)
     if existing is not None and existing.get("build_key") == build_key:
@@ -233,7 +229,7 @@ def publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_
     try:
         for path, data, key in files:
             if path in hashes:
-                raise RenderError(path, "the renderer produced this output path twice")
+                raise InternalError(f"the renderer produced the output path {path!r} twice", {"path": path})
             keys[path] = key
             if data is None:
                 known = prev_files.get(path)

@@ -20,14 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from openbook.errors import DevStackError
+
 PG_BIN = Path(os.environ.get("OPENBOOK_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_USER = "openbook"
 PG_PASSWORD = "openbook"
 PG_DATABASE = "openbook"
-
-
-class DevStackError(RuntimeError):
-    """A private server could not be installed, started or reached."""
 
 
 def free_port() -> int:

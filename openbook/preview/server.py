@@ -1,6 +1,6 @@
 """`openbook preview DIR --theme T`: render a folder with a theme, serve it from memory, reload on change.
 
-For theme developers and authors. The folder is read with `push.scan_folder`'s
+For theme developers and authors. The folder is read with `fs.scan.scan_folder`'s
 rules and rendered by the same pure `build_site` the worker uses; the output
 stays in memory and is served with pretty URLs and the site's `404.html`.
 
@@ -34,10 +34,10 @@ from pathlib import Path
 from aiohttp import web
 
 from openbook.errors import OpenBookError
-from openbook.push import PushError, scan_folder
+from openbook.fs.scan import scan_folder
+from openbook.fs.themes import available_themes, load_theme, theme_exists
+from openbook.preview.watch import watch_roots
 from openbook.render import BuildResult, OutputFile, SiteSettings, ThemeChain, build_site
-from openbook.themes_fs import available_themes, load_theme, theme_exists
-from openbook.watch import watch_roots
 
 log = logging.getLogger("openbook.preview")
 
@@ -169,10 +169,6 @@ class Preview:
             path = str(exc.details.get("path") or exc.details.get("theme") or self.folder)
             cause = str(exc.details.get("cause") or exc.message)
             problem = BuildProblem(path, cause)
-        except PushError as exc:
-            problem = BuildProblem(str(self.folder), str(exc))
-        except OSError as exc:
-            problem = BuildProblem(exc.filename or str(self.folder), exc.strerror or str(exc))
         except Exception as exc:  # a renderer bug must not stop the preview; the terminal gets the trace
             log.exception("the renderer failed")
             problem = BuildProblem("openbook", f"internal error: {type(exc).__name__}: {exc}")

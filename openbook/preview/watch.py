@@ -13,7 +13,7 @@ from pathlib import Path
 
 from watchfiles import Change, DefaultFilter, awatch
 
-from openbook.push import IGNORED_NAMES
+from openbook.fs.scan import IGNORED_NAMES
 
 
 class _Filter(DefaultFilter):

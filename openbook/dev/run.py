@@ -27,25 +27,21 @@ import aiohttp
 from aiohttp import web
 
 from openbook.api.auth import mint_token
+from openbook.client.push import push
 from openbook.config import JwtSettings
 from openbook.db.migrate import apply_migrations
-from openbook.devstack import (
-    DevStackError,
+from openbook.dev.stack import (
     PostgresServer,
     RedisServer,
     free_port,
     postgres_can_reach,
     wait_for_port,
 )
-from openbook.push import push
-from openbook.staticserve import static_app
+from openbook.dev.static import static_app
+from openbook.errors import DevStackError, ToolError
 
 SITE_SLUG = "book"
 DEPLOY_TIMEOUT_S = 120
-
-
-class DevError(Exception):
-    """The demo could not be brought up; the message says which step failed."""
 
 
 def _pg_dir(data: Path) -> Path:
@@ -85,7 +81,7 @@ async def _call(http: aiohttp.ClientSession, method: str, path: str, **kw: Any) 
     async with http.request(method, path, **kw) as resp:
         body = await resp.json(content_type=None)
         if resp.status >= 400:
-            raise DevError(f"{method} {path} answered {resp.status}: {body}")
+            raise ToolError(f"{method} {path} answered {resp.status}: {body}")
         return body
 
 
@@ -103,12 +99,12 @@ async def _publish(api: str, token: str, examples: Path, state_file: Path) -> di
         deployment = await _call(http, "POST", "/api/deployments", json={"site_id": state["site_id"]})
         while deployment["status"] not in ("deployed", "failed"):
             if time.monotonic() - started > DEPLOY_TIMEOUT_S:
-                raise DevError(f"deployment {deployment['id']} still {deployment['status']} after "
+                raise ToolError(f"deployment {deployment['id']} still {deployment['status']} after "
                                f"{DEPLOY_TIMEOUT_S}s; see the worker log")
             await asyncio.sleep(0.1)
             deployment = await _call(http, "GET", f"/api/deployments/{deployment['id']}")
         if deployment["status"] == "failed":
-            raise DevError(f"deployment failed: {deployment['error']}")
+            raise ToolError(f"deployment failed: {deployment['error']}")
     state["deployment"] = deployment
     state["pushed"] = result.commit
     return state
@@ -136,7 +132,7 @@ def run_dev(data: Path, examples: Path, port: int = 8080, *, exit_after_publish:
             created = subprocess.run([sys.executable, "-m", "openbook.cli", "workspace", "create", "demo",
                                       "--name", "Demo"], env=env, capture_output=True, text=True, check=False)
             if created.returncode != 0:
-                raise DevError(f"workspace create failed: {created.stderr.strip()}")
+                raise ToolError(f"workspace create failed: {created.stderr.strip()}")
             workspace_file.write_text(created.stdout)
         workspace = json.loads(workspace_file.read_text())
         children.append(_spawn(["api"], env, data / "api.log"))
@@ -164,7 +160,7 @@ Ctrl-C stops everything.""", flush=True)
         web.run_app(static_app(lambda: live if live.exists() else None), host="127.0.0.1", port=site_port,
                     print=None, access_log=None)
         return 0
-    except (DevError, DevStackError) as exc:
+    except ToolError as exc:
         print(f"openbook dev: {exc}", file=sys.stderr)
         return 1
     finally:

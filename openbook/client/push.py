@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,22 +17,9 @@ from typing import Any
 
 import aiohttp
 
+from openbook.errors import OpenBookError, PushError
+from openbook.fs.scan import scan_folder
 from openbook.store.objects import hash_raw
-from openbook.store.paths import validate_path
-
-IGNORED_NAMES = frozenset({"__pycache__"})
-# Dot-files (.git, .env, editor state) stay local: the store keeps history
-# forever, so a secret pushed once could never be taken back. .well-known/ is
-# the exception, since sites publish it on purpose.
-PUBLISHED_DOT_NAMES = frozenset({".well-known"})
-
-
-def _skipped(name: str) -> bool:
-    return name in IGNORED_NAMES or (name.startswith(".") and name not in PUBLISHED_DOT_NAMES)
-
-
-class PushError(Exception):
-    """The push could not be done; the message says why (the CLI prints it and exits 1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,22 +28,6 @@ class PushResult:
     added: int
     modified: int
     deleted: int
-
-
-def scan_folder(root: Path) -> dict[str, bytes]:
-    """Every regular file below `root` (symlinks and ignored names skipped), path → bytes."""
-    if not root.is_dir():
-        raise PushError(f"{root} is not a folder")
-    files: dict[str, bytes] = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not _skipped(d))
-        for name in filenames:
-            full = Path(dirpath) / name
-            if _skipped(name) or full.is_symlink() or not full.is_file():
-                continue
-            rel = full.relative_to(root).as_posix()
-            files[validate_path(rel)] = full.read_bytes()
-    return files
 
 
 def plan_changes(local: dict[str, bytes], remote: dict[str, str]) -> list[dict[str, Any]]:
@@ -99,7 +69,7 @@ async def push(folder: Path, branch: str, message: str, api: str, token: str) ->
 def run_push_cli(folder: Path, branch: str, message: str, api: str, token: str) -> int:
     try:
         result = asyncio.run(push(folder, branch, message, api, token))
-    except (PushError, aiohttp.ClientError, OSError) as exc:
+    except (OpenBookError, aiohttp.ClientError, OSError) as exc:
         print(f"openbook: push failed: {exc}", file=sys.stderr)
         return 1
     if result.commit is None:
