@@ -29,6 +29,8 @@ class DatabaseSettings:
     # Every statement runs under this timeout (asyncpg `command_timeout`).
     command_timeout_s: float = 10.0
     connect_timeout_s: float = 5.0
+    # A request waits this long for a free pooled connection, then answers 503.
+    acquire_timeout_s: float = 5.0
     startup_wait_s: float = 30.0
 
 

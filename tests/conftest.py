@@ -19,9 +19,10 @@ import asyncpg
 import pytest
 
 from openbook.api.auth import mint_token
-from openbook.config import Settings, load_settings
+from openbook.config import DatabaseSettings, Settings, load_settings
+from openbook.db.database import Database
 from openbook.db.migrate import apply_migrations
-from openbook.dev.stack import PostgresServer, RedisServer
+from openbook.dev.stack import PG_DATABASE, PostgresServer, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -53,21 +54,27 @@ def db_dsn(pg_server: PostgresServer) -> str:
 
 
 @pytest.fixture
-async def db_pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool]:
-    from openbook.config import DatabaseSettings
-    from openbook.db.pool import create_pool
+async def database(db_dsn: str) -> AsyncIterator[Database]:
+    """The application's database adapter, as the API and worker open it (RLS applies)."""
+    db = await Database.open(DatabaseSettings(dsn=db_dsn, pool_min=1, pool_max=20))
+    yield db
+    await db.close()
 
-    pool = await create_pool(DatabaseSettings(dsn=db_dsn, pool_min=1, pool_max=20))
+
+@pytest.fixture
+async def admin_sql(pg_server: PostgresServer) -> AsyncIterator[asyncpg.Pool]:
+    """A superuser pool on the suite's database: for assertions that look past row-level security."""
+    pool = await asyncpg.create_pool(pg_server.dsn_for(PG_DATABASE, admin=True), min_size=1, max_size=2)
     yield pool
     await pool.close()
 
 
 @pytest.fixture
-async def workspace_id(db_pool: asyncpg.Pool) -> uuid.UUID:
+async def workspace_id(database: Database) -> uuid.UUID:
     """A fresh workspace per test: tenancy keeps tests out of each other's data."""
     from openbook.db.workspaces import create_workspace
 
-    ws = await create_workspace(db_pool, f"t-{uuid.uuid4().hex[:12]}", "test workspace")
+    ws = await create_workspace(database, f"t-{uuid.uuid4().hex[:12]}", "test workspace")
     return ws.id
 
 

@@ -37,14 +37,15 @@ def test_fsck_reports_damage(pg_server: PostgresServer, tmp_path: Path) -> None:
     tree = encode_leaf([TreeEntry("lost.md", "blob", "a" * 64, 3)])  # type: ignore[arg-type]
     pg_server.psql(
         f"INSERT INTO objects (workspace_id, hash, kind, data) VALUES ('{ws}', '{tree.id}', 'tree', "
-        f"'\\x{tree.payload.hex()}'::bytea)", database=name)
+        f"'\\x{tree.payload.hex()}'::bytea)", database=name, admin=True)
     dangling = fsck(dsn, ws)
     assert dangling.returncode == 1
     assert f"dangling reference: {tree.id} -> {'a' * 64}" in dangling.stdout
 
     # Bit rot below the CHECK constraint (dropped to simulate damage the database did not catch).
     pg_server.psql("ALTER TABLE objects DROP CONSTRAINT objects_check", database=name)
-    pg_server.psql(f"UPDATE objects SET data = '\\x5b5d20'::bytea WHERE hash = '{tree.id}'", database=name)
+    pg_server.psql(f"UPDATE objects SET data = '\\x5b5d20'::bytea WHERE hash = '{tree.id}'",
+                   database=name, admin=True)
     rotten = fsck(dsn, ws)
     assert rotten.returncode == 1
     assert f"hash mismatch: tree {tree.id}" in rotten.stdout

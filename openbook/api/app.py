@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -13,28 +15,53 @@ from aiohttp import web
 from openbook.api import audit, content, deployments, health, openapi, sites
 from openbook.api.auth import auth_middleware
 from openbook.api.errors import error_middleware, request_id_middleware
-from openbook.api.keys import POOL, REDIS, SETTINGS
+from openbook.api.keys import DATABASE, SETTINGS, STREAM
 from openbook.config import Settings
-from openbook.db.outbox import Relay
-from openbook.db.pool import create_pool
+from openbook.db.database import Database
 from openbook.db.workspaces import workspace_exists
 from openbook.logs import setup_logging
-from openbook.stream.deployments import connect, wait_until_ready
+from openbook.pipeline.relay import Relay
+from openbook.stream.deployments import DeploymentStream
 
 log = logging.getLogger("openbook.api")
+
+# A workspace deleted in the database stops authenticating within this time.
+WORKSPACE_TTL_S = 30.0
+WORKSPACE_CACHE_MAX = 10_000
+
+
+class KnownWorkspaces:
+    """Workspaces recently seen to exist: a bounded LRU whose entries expire after `ttl_s`."""
+
+    def __init__(self, ttl_s: float = WORKSPACE_TTL_S, max_entries: int = WORKSPACE_CACHE_MAX) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._seen: OrderedDict[uuid.UUID, float] = OrderedDict()
+
+    def fresh(self, workspace_id: uuid.UUID) -> bool:
+        seen = self._seen.get(workspace_id)
+        if seen is None or time.monotonic() - seen > self.ttl_s:
+            self._seen.pop(workspace_id, None)
+            return False
+        return True
+
+    def remember(self, workspace_id: uuid.UUID) -> None:
+        self._seen[workspace_id] = time.monotonic()
+        self._seen.move_to_end(workspace_id)
+        while len(self._seen) > self.max_entries:
+            self._seen.popitem(last=False)
 
 
 def create_app(settings: Settings) -> web.Application:
     """Build the app; PostgreSQL and Redis are opened when it starts, closed when it stops."""
     assert settings.jwt is not None and settings.redis is not None
-    known_workspaces: set[uuid.UUID] = set()
+    known = KnownWorkspaces()
 
     async def check_workspace(workspace_id: uuid.UUID) -> bool:
-        # Workspaces are never deleted, so a positive answer can be remembered.
-        if workspace_id in known_workspaces:
+        if known.fresh(workspace_id):
             return True
-        if await workspace_exists(app[POOL], workspace_id):
-            known_workspaces.add(workspace_id)
+        if await workspace_exists(app[DATABASE], workspace_id):
+            known.remember(workspace_id)
             return True
         return False
 
@@ -56,24 +83,24 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _postgres(app: web.Application) -> AsyncIterator[None]:
-    app[POOL] = await create_pool(app[SETTINGS].database)
+    app[DATABASE] = await Database.open(app[SETTINGS].database)
     yield
-    await app[POOL].close()
+    await app[DATABASE].close()
 
 
 async def _redis(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS].redis
     assert settings is not None
-    client = connect(settings)
-    await wait_until_ready(client, settings.startup_wait_s)
-    app[REDIS] = client
+    stream = DeploymentStream(settings)
+    await stream.wait_until_ready(settings.startup_wait_s)
+    app[STREAM] = stream
     yield
-    await client.aclose()
+    await stream.close()
 
 
 async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
     """Re-send deployments whose XADD did not happen (Redis down, crash after COMMIT)."""
-    task = asyncio.create_task(Relay(app[POOL], app[REDIS]).run())
+    task = asyncio.create_task(Relay(app[DATABASE], app[STREAM]).run())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -87,5 +114,3 @@ def run_api(settings: Settings) -> int:
         web.run_app(app, host="0.0.0.0", port=settings.app_port, print=None, access_log=None,
                     shutdown_timeout=10)
     return 0
-
-

@@ -6,14 +6,16 @@ from aiohttp import web
 
 from openbook.api.auth import require
 from openbook.api.bodies import query_int
-from openbook.api.keys import POOL
+from openbook.api.keys import DATABASE
 from openbook.db.audit import list_entries
+from openbook.db.scopes import Tenant
 
 
 async def get_audit(request: web.Request) -> web.Response:
     who = require(request, "read")
     limit = query_int(request, "limit", 100, 1, 1000)
-    entries = await list_entries(request.app[POOL], who.workspace_id, limit)
+    async with request.app[DATABASE].transaction(Tenant(who.workspace_id), readonly=True) as tx:
+        entries = await list_entries(tx, limit)
     return web.json_response({"entries": entries})
 
 

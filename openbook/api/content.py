@@ -9,9 +9,9 @@ from typing import Any
 
 from aiohttp import web
 
-from openbook.api.auth import require
+from openbook.api.auth import Permission, require
 from openbook.api.bodies import optional_str, query_int, read_json_object, required_str
-from openbook.api.keys import POOL
+from openbook.api.keys import DATABASE
 from openbook.db.content import ContentRepository, Strategy, commit_json
 from openbook.errors import InvalidRequest
 from openbook.store.paths import is_commit_id, validate_branch_name, validate_path
@@ -21,9 +21,9 @@ STRATEGIES: tuple[Strategy, ...] = ("fail", "ours", "theirs")
 MAX_CHANGES = 100_000
 
 
-def _repo(request: web.Request, permission: Any) -> tuple[ContentRepository, str]:
+def _repo(request: web.Request, permission: Permission) -> tuple[ContentRepository, str]:
     who = require(request, permission)
-    return ContentRepository(request.app[POOL], who.workspace_id), who.sub
+    return ContentRepository(request.app[DATABASE], who.workspace_id), who.sub
 
 
 def parse_changes(body: dict[str, Any]) -> list[Change]:

@@ -10,23 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from openbook.api import openapi
 from openbook.api.auth import require
 from openbook.api.bodies import optional_str, query_int, read_json_object, required_str
-from openbook.api.keys import POOL, REDIS, SETTINGS
+from openbook.api.keys import DATABASE, SETTINGS, STREAM
 from openbook.api.sites import path_uuid
 from openbook.db import deployments as rows
 from openbook.db.content import ContentRepository
-from openbook.db.outbox import mark_published
-from openbook.db.sites import get_site
-from openbook.errors import Conflict, InvalidRequest, NotFound
+from openbook.db.sites import Sites
+from openbook.errors import Conflict, InvalidRequest, NotFound, PublishFailed, Unavailable
 from openbook.fs import storage
-from openbook.stream.deployments import publish_deployment
 
 log = logging.getLogger("openbook.api")
 
@@ -45,31 +41,31 @@ async def create_deployment(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     site_id = _uuid_field(required_str(body, "site_id"), "site_id")
     ref = optional_str(body, "ref")
-    pool: Any = request.app[POOL]
-    async with pool.acquire() as conn:
-        site = await get_site(conn, who.workspace_id, site_id)
+    db = request.app[DATABASE]
+    site = await Sites(db, who.workspace_id).get(site_id)
     ref = ref or site.branch
     try:
-        commit = await ContentRepository(pool, who.workspace_id).resolve_ref(ref)
+        commit = await ContentRepository(db, who.workspace_id).resolve_ref(ref)
     except NotFound as exc:
         # The site exists; an unknown ref is bad input, not a missing resource of this URL.
         raise InvalidRequest(exc.message, {"field": "ref", "ref": ref}) from exc
-    dep, outbox_id = await rows.create_deployment(pool, who.workspace_id, who.sub, site_id, commit.id, ref)
+    deployments = rows.Deployments(db, who.workspace_id)
+    dep, outbox_id = await deployments.create(who.sub, site_id, commit.id, ref)
     try:
-        await asyncio.wait_for(publish_deployment(request.app[REDIS], str(dep.id)), PUBLISH_TIMEOUT_S)
-        await mark_published(pool, outbox_id)
-    except (RedisError, OSError, TimeoutError) as exc:
-        log.warning("XADD after commit failed (%s: %s); the outbox relay will send it",
-                    type(exc).__name__, exc, extra={"deployment_id": str(dep.id)})
+        await asyncio.wait_for(request.app[STREAM].publish(str(dep.id)), PUBLISH_TIMEOUT_S)
+        await deployments.mark_published(outbox_id)
+    except (Unavailable, TimeoutError) as exc:
+        # Committed already: the outbox relay sends it once Redis (or PostgreSQL) answers.
+        why = exc.message if isinstance(exc, Unavailable) else f"no answer within {PUBLISH_TIMEOUT_S:g}s"
+        log.warning("XADD after commit failed (%s); the outbox relay will send it", why,
+                    extra={"deployment_id": str(dep.id)})
     return web.json_response({"id": str(dep.id), "status": dep.status, "commit": dep.commit_id}, status=202)
 
 
 async def get_deployment(request: web.Request) -> web.Response:
     who = require(request, "read")
     deployment_id = path_uuid(request, "id", "deployment")
-    pool: Any = request.app[POOL]
-    async with pool.acquire() as conn:
-        dep = await rows.get_deployment(conn, who.workspace_id, deployment_id)
+    dep = await rows.Deployments(request.app[DATABASE], who.workspace_id).get(deployment_id)
     return web.json_response(dep.to_json())
 
 
@@ -83,11 +79,7 @@ async def list_deployments(request: web.Request) -> web.Response:
             site_id = uuid.UUID(raw)
         except ValueError:
             raise InvalidRequest("query parameter 'site_id' must be a uuid", {"field": "site_id"}) from None
-    pool: Any = request.app[POOL]
-    async with pool.acquire() as conn:
-        if site_id is not None:
-            await get_site(conn, who.workspace_id, site_id)
-        deps = await rows.list_deployments(conn, who.workspace_id, site_id, limit)
+    deps = await rows.Deployments(request.app[DATABASE], who.workspace_id).list(site_id, limit)
     return web.json_response({"deployments": [d.to_json() for d in deps]})
 
 
@@ -103,12 +95,12 @@ async def switch_live(request: web.Request) -> web.Response:
     def switch(workspace_id: uuid.UUID, site: uuid.UUID, commit_id: str) -> None:
         try:
             storage.switch_live(root, workspace_id, site, commit_id)
-        except OSError as exc:
+        except PublishFailed as exc:
             # The row change rolls back with this error: database and disk stay in agreement.
-            raise Conflict(f"cannot switch live to {commit_id}: {exc.strerror or exc}",
-                           {"commit": commit_id}) from exc
+            raise Conflict(f"cannot switch live to {commit_id}: {exc.message}", {"commit": commit_id}) from exc
 
-    dep = await rows.set_live(request.app[POOL], who.workspace_id, who.sub, site_id, deployment_id, switch)
+    dep = await rows.Deployments(request.app[DATABASE], who.workspace_id).set_live(
+        who.sub, site_id, deployment_id, switch)
     return web.json_response({"site_id": str(site_id), "live_deployment_id": str(dep.id),
                               "commit": dep.commit_id})
 

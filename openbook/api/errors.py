@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 
 from openbook import errors
@@ -28,14 +27,9 @@ STATUS: dict[type[errors.OpenBookError], int] = {
     errors.Unavailable: 503,
 }
 
-BACKEND_DOWN: tuple[type[BaseException], ...] = (
-    OSError,  # includes ConnectionError: refused, reset
-    TimeoutError,
-    asyncpg.InterfaceError,  # connection closed under a query
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-)
+# Seconds a client should wait before retrying after a 503: the pool reconnects
+# and a restarted PostgreSQL or Redis accepts connections within a few seconds.
+RETRY_AFTER_S = 2
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -81,10 +75,19 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Map domain errors and aiohttp's own HTTP errors to the JSON envelope; never leak a trace."""
     try:
         return await handler(request)
+    except errors.Unavailable as exc:
+        # An outage, not a bug: 503 lets clients and load balancers retry, and the
+        # adapters reconnect by themselves.
+        log.error("backend unavailable on %s %s: %s", request.method, request.path, exc.message)
+        response = error_response(503, exc.code, "a backing service is unavailable, retry shortly",
+                                  {"backend": exc.details.get("backend")})
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     except errors.OpenBookError as exc:
         status = status_for(exc)
         if status >= 500:
-            log.error("service unavailable: %s", exc.message)
+            log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.path, exc.message)
+            return error_response(status, exc.code, "internal server error", {})
         return error_response(status, exc.code, exc.message, exc.details)
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "too_large", "request body is too large")
@@ -95,11 +98,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
                               {"allowed": sorted(exc.allowed_methods)})
     except web.HTTPException:
         raise
-    except BACKEND_DOWN as exc:
-        # A lost or refused database connection is an outage, not a bug: 503 lets
-        # clients and load balancers retry, and the pool reconnects by itself.
-        log.error("backend unavailable on %s %s: %s", request.method, request.path, type(exc).__name__)
-        return error_response(503, "unavailable", "a backing service is unavailable, retry shortly")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal", "internal server error")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
-import redis.asyncio as aioredis
 from aiohttp import web
 
 from openbook.config import Settings
+from openbook.db.database import Database
+from openbook.stream.deployments import DeploymentStream
 
 SETTINGS = web.AppKey("settings", Settings)
-POOL = web.AppKey("pool", asyncpg.Pool)
-REDIS = web.AppKey("redis", aioredis.Redis)
+DATABASE = web.AppKey("database", Database)
+STREAM = web.AppKey("stream", DeploymentStream)

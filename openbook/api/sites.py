@@ -12,9 +12,9 @@ from aiohttp import web
 from openbook.api import openapi
 from openbook.api.auth import require
 from openbook.api.bodies import optional_str, read_json_object, required_str
-from openbook.api.keys import POOL, SETTINGS
+from openbook.api.keys import DATABASE, SETTINGS
 from openbook.db import sites as rows
-from openbook.errors import InvalidRequest, NotFound
+from openbook.errors import InvalidRequest, NotFound, PublishFailed
 from openbook.fs import storage
 from openbook.fs.themes import theme_exists
 from openbook.store.paths import validate_branch_name, validate_dir_path
@@ -66,8 +66,8 @@ async def create_site(request: web.Request) -> web.Response:
     branch = validate_branch_name(optional_str(body, "branch") or "main")
     root = _root(optional_str(body, "root"))
     settings = rows.validate_settings(body["settings"]) if body.get("settings") is not None else {}
-    site = await rows.create_site(request.app[POOL], who.workspace_id, who.sub, name=name, slug=slug,
-                                  theme=theme, branch=branch, root=root, settings=settings)
+    site = await rows.Sites(request.app[DATABASE], who.workspace_id).create(
+        who.sub, name=name, slug=slug, theme=theme, branch=branch, root=root, settings=settings)
     return web.json_response(site.to_json(), status=201)
 
 
@@ -90,22 +90,20 @@ async def update_site(request: web.Request) -> web.Response:
         changes["root"] = _root(required_str(body, "root"))
     if "settings" in body:
         changes["settings"] = rows.validate_settings(body["settings"])
-    site = await rows.update_site(request.app[POOL], who.workspace_id, who.sub, site_id, changes)
+    site = await rows.Sites(request.app[DATABASE], who.workspace_id).update(who.sub, site_id, changes)
     return web.json_response(site.to_json())
 
 
 async def list_sites(request: web.Request) -> web.Response:
     who = require(request, "read")
-    sites = await rows.list_sites(request.app[POOL], who.workspace_id)
+    sites = await rows.Sites(request.app[DATABASE], who.workspace_id).list()
     return web.json_response({"sites": [s.to_json() for s in sites]})
 
 
 async def get_site(request: web.Request) -> web.Response:
     who = require(request, "read")
     site_id = path_uuid(request, "id", "site")
-    pool: Any = request.app[POOL]
-    async with pool.acquire() as conn:
-        site = await rows.get_site(conn, who.workspace_id, site_id)
+    site = await rows.Sites(request.app[DATABASE], who.workspace_id).get(site_id)
     return web.json_response(site.to_json())
 
 
@@ -119,8 +117,8 @@ async def _sync_host(request: web.Request, hostname: str, site: rows.Site | None
             await asyncio.to_thread(storage.unlink_host, root, hostname)
         else:
             await asyncio.to_thread(storage.link_host, root, hostname, site.workspace_id, site.id)
-    except OSError as exc:
-        log.error("cannot update _hosts/%s: %s (the worker re-links at its next start)", hostname, exc)
+    except PublishFailed as exc:
+        log.error("cannot update _hosts/%s: %s (the worker re-links at its next start)", hostname, exc.message)
 
 
 async def add_domain(request: web.Request) -> web.Response:
@@ -128,10 +126,7 @@ async def add_domain(request: web.Request) -> web.Response:
     site_id = path_uuid(request, "id", "site")
     body = await read_json_object(request)
     hostname = rows.validate_hostname(required_str(body, "hostname"))
-    pool: Any = request.app[POOL]
-    await rows.add_domain(pool, who.workspace_id, who.sub, site_id, hostname)
-    async with pool.acquire() as conn:
-        site = await rows.get_site(conn, who.workspace_id, site_id)
+    site = await rows.Sites(request.app[DATABASE], who.workspace_id).add_domain(who.sub, site_id, hostname)
     await _sync_host(request, hostname, site)
     return web.json_response({"hostname": hostname, "site_id": str(site_id)}, status=201)
 
@@ -144,7 +139,7 @@ async def remove_domain(request: web.Request) -> web.Response:
         hostname = rows.validate_hostname(raw)
     except InvalidRequest:
         raise NotFound(f"site {site_id} has no domain {raw!r}", {"hostname": raw}) from None
-    await rows.remove_domain(request.app[POOL], who.workspace_id, who.sub, site_id, hostname)
+    await rows.Sites(request.app[DATABASE], who.workspace_id).remove_domain(who.sub, site_id, hostname)
     await _sync_host(request, hostname, None)
     return web.json_response({"hostname": hostname, "site_id": str(site_id), "removed": True})
 

@@ -18,13 +18,22 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from openbook.db import audit
-from openbook.db.branches import Branch, compare_and_swap_head, get_branch, insert_branch, list_branches
+from openbook.db.branches import (
+    Branch,
+    branch_head,
+    compare_and_swap_head,
+    get_branch,
+    insert_branch,
+    list_branches,
+)
+from openbook.db.database import Database
 from openbook.db.objects import PgObjectSource, write_objects
-from openbook.errors import Conflict, InvalidRequest, MergeConflict, NotFound, StaleHead
+from openbook.db.scopes import Tenant
+from openbook.errors import Conflict, CorruptObject, InvalidRequest, MergeConflict, NotFound, StaleHead
 from openbook.store.commits import is_ancestor, log, make_commit
 from openbook.store.diff import DiffEntry, diff_trees
 from openbook.store.merge import merge_commits
-from openbook.store.objects import Commit, ObjectId, TreeEntry, decode_commit
+from openbook.store.objects import Commit, ObjectId, RawObject, TreeEntry, decode_commit
 from openbook.store.paths import is_commit_id, validate_branch_name, validate_dir_path, validate_path
 from openbook.store.trees import Change, apply_changes, list_dir, lookup
 
@@ -56,10 +65,11 @@ async def _backoff(attempt: int) -> None:
 class ContentRepository:
     """Branches, commits, trees, diffs and merges of one workspace."""
 
-    def __init__(self, pool: Any, workspace_id: uuid.UUID) -> None:
-        self.pool = pool
+    def __init__(self, db: Database, workspace_id: uuid.UUID) -> None:
+        self.db = db
         self.workspace_id = workspace_id
-        self.src = PgObjectSource(pool, workspace_id)
+        self.scope = Tenant(workspace_id)
+        self.src = PgObjectSource(db, workspace_id)
 
     async def load_commit(self, commit_id: str) -> Commit:
         if not is_commit_id(commit_id):
@@ -74,28 +84,28 @@ class ContentRepository:
         """A branch name (preferred) or a full commit id; NotFound otherwise."""
         if not ref or len(ref) > 200:
             raise NotFound(f"ref {ref!r} does not exist", {"ref": ref})
-        branch = await self.pool.fetchval(
-            "SELECT head FROM branches WHERE workspace_id = $1 AND name = $2", self.workspace_id, ref
-        )
-        if branch is not None:
-            return await self.load_commit(branch)
+        async with self.db.transaction(self.scope, readonly=True) as tx:
+            head = await branch_head(tx, ref)
+        if head is not None:
+            return await self.load_commit(head)
         if is_commit_id(ref):
             return await self.load_commit(ref)
         raise NotFound(f"ref {ref!r} is neither a branch nor a commit", {"ref": ref})
 
     async def branches(self) -> list[Branch]:
-        return await list_branches(self.pool, self.workspace_id)
+        async with self.db.transaction(self.scope, readonly=True) as tx:
+            return await list_branches(tx)
 
     async def branch(self, name: str) -> Branch:
-        return await get_branch(self.pool, self.workspace_id, name)
+        async with self.db.transaction(self.scope, readonly=True) as tx:
+            return await get_branch(tx, name)
 
     async def create_branch(self, name: str, start: str, actor: str) -> Branch:
         validate_branch_name(name)
         head = await self.resolve_ref(start)
-        async with self.pool.acquire() as conn, conn.transaction():
-            branch = await insert_branch(conn, self.workspace_id, name, head.id)
-            await audit.record(conn, self.workspace_id, "branch.created", actor, f"branch:{name}",
-                               {"head": head.id, "from": start})
+        async with self.db.transaction(self.scope) as tx:
+            branch = await insert_branch(tx, name, head.id)
+            await audit.record(tx, "branch.created", actor, f"branch:{name}", {"head": head.id, "from": start})
         return branch
 
     async def commit(self, branch_name: str, changes: Sequence[Change], message: str, actor: str,
@@ -104,7 +114,7 @@ class ContentRepository:
         if not changes:
             raise InvalidRequest("a commit needs at least one change", {"field": "changes"})
         for attempt in range(MAX_ATTEMPTS):
-            branch = await get_branch(self.pool, self.workspace_id, branch_name)
+            branch = await self.branch(branch_name)
             if expected_head is not None and branch.head != expected_head:
                 raise StaleHead(f"branch {branch_name!r} moved", {"current_head": branch.head})
             parent = await self.load_commit(branch.head)
@@ -115,7 +125,7 @@ class ContentRepository:
                                    {"commit": commit.id, "changes": len(changes)}):
                 return commit
             if expected_head is not None:
-                current = await get_branch(self.pool, self.workspace_id, branch_name)
+                current = await self.branch(branch_name)
                 raise StaleHead(f"branch {branch_name!r} moved", {"current_head": current.head})
             await _backoff(attempt)
         raise Conflict(f"branch {branch_name!r} is too busy: gave up after {MAX_ATTEMPTS} attempts")
@@ -124,7 +134,7 @@ class ContentRepository:
                     actor: str) -> MergeOutcome:
         """Merge `source` (branch or commit) into branch `target`; MergeConflict lists conflicts."""
         for attempt in range(MAX_ATTEMPTS):
-            branch = await get_branch(self.pool, self.workspace_id, target)
+            branch = await self.branch(target)
             theirs = await self.resolve_ref(source)
             ours = await self.load_commit(branch.head)
             if await is_ancestor(self.src, theirs.id, ours.id):
@@ -149,19 +159,20 @@ class ContentRepository:
             await _backoff(attempt)
         raise Conflict(f"branch {target!r} is too busy: gave up after {MAX_ATTEMPTS} attempts")
 
-    async def _publish(self, branch_name: str, expected: str, commit: Commit, objects: dict[ObjectId, Any],
+    async def _publish(self, branch_name: str, expected: str, commit: Commit, objects: dict[ObjectId, RawObject],
                        action: str, actor: str, details: dict[str, Any]) -> bool:
-        # Objects first (idempotent, outside the head transaction), then the CAS.
-        await write_objects(self.pool, self.workspace_id, objects)
-        async with self.pool.acquire() as conn, conn.transaction():
-            moved = await compare_and_swap_head(conn, self.workspace_id, branch_name, expected, commit.id)
+        # Objects first (idempotent, in their own transaction), then the CAS.
+        async with self.db.transaction(self.scope) as tx:
+            await write_objects(tx, objects)
+        async with self.db.transaction(self.scope) as tx:
+            moved = await compare_and_swap_head(tx, branch_name, expected, commit.id)
             if moved is None:
                 return False
-            await audit.record(conn, self.workspace_id, action, actor, f"branch:{branch_name}", details)
+            await audit.record(tx, action, actor, f"branch:{branch_name}", details)
         return True
 
     async def log(self, branch_name: str, limit: int) -> list[Commit]:
-        branch = await get_branch(self.pool, self.workspace_id, branch_name)
+        branch = await self.branch(branch_name)
         return await log(self.src, ObjectId(branch.head), limit)
 
     async def tree(self, ref: str, path: str, recursive: bool) -> list[tuple[str, TreeEntry]]:
@@ -183,7 +194,8 @@ class ContentRepository:
             raise NotFound(f"file {path!r} does not exist in {ref!r}", {"path": path})
         raw = (await self.src.get_many([entry.hash])).get(entry.hash)
         if raw is None:
-            raise NotFound(f"file {path!r} does not exist in {ref!r}", {"path": path})
+            # The tree names it, the store lacks it: damage for fsck to report, not a missing file.
+            raise CorruptObject(f"blob {entry.hash} of {path!r} is missing from the store", {"id": entry.hash})
         return raw.payload
 
     async def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:

@@ -6,10 +6,11 @@ import json
 import sys
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 from openbook.config import DatabaseSettings
-from openbook.db.pool import create_pool
+from openbook.db.database import Database
+from openbook.db.scopes import Tenant
+from openbook.db.workspaces import workspace_exists
 from openbook.errors import CorruptObject
 from openbook.store.objects import Leaf, ObjectId, RawObject, decode_commit, decode_node, hash_raw
 
@@ -37,15 +38,15 @@ def references(oid: ObjectId, obj: RawObject) -> list[ObjectId]:
     return []
 
 
-async def fsck_workspace(pool: Any, workspace_id: uuid.UUID) -> FsckReport:
+async def fsck_workspace(db: Database, workspace_id: uuid.UUID) -> FsckReport:
     """Check one workspace; never raises for damaged data, reports it instead."""
     report = FsckReport()
     known: set[ObjectId] = set()
     wanted: dict[ObjectId, ObjectId] = {}
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        cursor = conn.cursor("SELECT hash, kind, data FROM objects WHERE workspace_id = $1", workspace_id,
-                             prefetch=2000)
-        async for row in cursor:
+    async with db.transaction(Tenant(workspace_id), readonly=True, isolation="repeatable_read") as tx:
+        rows = tx.cursor("SELECT hash, kind, data FROM objects WHERE workspace_id = $1", workspace_id,
+                         prefetch=2000)
+        async for row in rows:
             report.objects += 1
             oid, obj = ObjectId(row["hash"]), RawObject(row["kind"], bytes(row["data"]))
             known.add(oid)
@@ -57,7 +58,7 @@ async def fsck_workspace(pool: Any, workspace_id: uuid.UUID) -> FsckReport:
                     wanted.setdefault(ref, oid)
             except CorruptObject as exc:
                 report.problems.append(f"undecodable: {exc.message}")
-        branches = await conn.fetch("SELECT name, head FROM branches WHERE workspace_id = $1", workspace_id)
+        branches = await tx.fetch("SELECT name, head FROM branches WHERE workspace_id = $1", workspace_id)
     for ref, holder in sorted(wanted.items()):
         if ref not in known:
             report.problems.append(f"dangling reference: {holder} -> {ref}")
@@ -73,14 +74,14 @@ async def run_fsck_cli(settings: DatabaseSettings, workspace: str) -> int:
     except ValueError:
         print(f"openbook: --workspace must be a workspace uuid, got {workspace!r}", file=sys.stderr)
         return 2
-    pool = await create_pool(settings)
+    db = await Database.open(settings)
     try:
-        if not await pool.fetchval("SELECT true FROM workspaces WHERE id = $1", workspace_id):
+        if not await workspace_exists(db, workspace_id):
             print(f"openbook: workspace {workspace_id} does not exist", file=sys.stderr)
             return 2
-        report = await fsck_workspace(pool, workspace_id)
+        report = await fsck_workspace(db, workspace_id)
     finally:
-        await pool.close()
+        await db.close()
     print(json.dumps({"workspace": str(workspace_id), "objects": report.objects, "ok": report.ok,
                       "problems": report.problems}, indent=2))
     return 0 if report.ok else 1

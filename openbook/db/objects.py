@@ -11,8 +11,9 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Collection, Mapping
-from typing import Any
 
+from openbook.db.database import Database, Tx
+from openbook.db.scopes import Tenant
 from openbook.store.objects import ObjectId, RawObject
 
 CACHE_MAX_OBJECTS = 200_000
@@ -47,11 +48,12 @@ SHARED_CACHE = ObjectCache()
 
 
 class PgObjectSource:
-    """Reads one workspace's objects in batches: one query per `get_many` call."""
+    """Reads one workspace's objects in batches: one read-only transaction per `get_many` call."""
 
-    def __init__(self, db: Any, workspace_id: uuid.UUID, cache: ObjectCache | None = SHARED_CACHE) -> None:
-        self._db = db  # a pool or a connection: anything with `fetch`
+    def __init__(self, db: Database, workspace_id: uuid.UUID, cache: ObjectCache | None = SHARED_CACHE) -> None:
+        self._db = db
         self._workspace_id = workspace_id
+        self._scope = Tenant(workspace_id)
         self._cache = cache
 
     async def get_many(self, ids: Collection[ObjectId]) -> Mapping[ObjectId, RawObject]:
@@ -64,10 +66,11 @@ class PgObjectSource:
             else:
                 found[oid] = cached
         if missing:
-            rows = await self._db.fetch(
-                "SELECT hash, kind, data FROM objects WHERE workspace_id = $1 AND hash = ANY($2::text[])",
-                self._workspace_id, missing,
-            )
+            async with self._db.transaction(self._scope, readonly=True) as tx:
+                rows = await tx.fetch(
+                    "SELECT hash, kind, data FROM objects WHERE workspace_id = $1 AND hash = ANY($2::text[])",
+                    self._workspace_id, missing,
+                )
             for row in rows:
                 oid = ObjectId(row["hash"])
                 obj = RawObject(row["kind"], bytes(row["data"]))
@@ -77,17 +80,17 @@ class PgObjectSource:
         return found
 
 
-async def write_objects(conn: Any, workspace_id: uuid.UUID, objects: Mapping[ObjectId, RawObject]) -> int:
-    """Insert objects idempotently in one statement; return how many were new."""
+async def write_objects(tx: Tx, objects: Mapping[ObjectId, RawObject]) -> int:
+    """Insert objects into the transaction's workspace idempotently, in one statement; how many were new."""
     if not objects:
         return 0
     hashes = list(objects)
     kinds = [objects[h].kind for h in hashes]
     payloads = [objects[h].payload for h in hashes]
-    result: str = await conn.execute(
+    result = await tx.execute(
         "INSERT INTO objects (workspace_id, hash, kind, data)"
         " SELECT $1, h, k, d FROM unnest($2::text[], $3::text[], $4::bytea[]) AS t(h, k, d)"
         " ON CONFLICT DO NOTHING",
-        workspace_id, hashes, kinds, payloads,
+        tx.workspace_id, hashes, kinds, payloads,
     )
     return int(result.rsplit(" ", 1)[-1])

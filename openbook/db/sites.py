@@ -1,8 +1,9 @@
-"""Sites and their domains: rows, validation of hostnames, audit in the same transaction.
+"""Sites and their domains: rows, validation, audit in the same transaction.
 
 A hostname belongs to one site in the whole system (the `domains` primary
-key); every other read and write is filtered by the caller's workspace, so
-another tenant's site answers NotFound exactly like a missing one.
+key: a taken name is refused whoever holds it, by design); every other read
+and write runs in a tenant transaction, so another tenant's site answers
+NotFound exactly like a missing one.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from openbook.db.audit import record
+from openbook.db.database import Database, Row, Tx
+from openbook.db.scopes import HOSTS_RECONCILE, Tenant
 from openbook.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -117,7 +118,7 @@ def validate_settings(raw: Any) -> dict[str, Any]:
     return dict(raw)
 
 
-def _site(row: Any, domains: tuple[str, ...]) -> Site:
+def _site(row: Row, domains: tuple[str, ...]) -> Site:
     return Site(
         id=row["id"],
         workspace_id=row["workspace_id"],
@@ -134,97 +135,100 @@ def _site(row: Any, domains: tuple[str, ...]) -> Site:
 
 
 _COLUMNS = "id, workspace_id, name, slug, theme, branch, root, settings, live_deployment_id, created_at"
-
-
-async def create_site(pool: Any, workspace_id: uuid.UUID, actor: str, *, name: str, slug: str, theme: str,
-                      branch: str, root: str, settings: dict[str, Any] | None = None) -> Site:
-    """Insert the site and its audit row in one transaction; AlreadyExists for a taken slug."""
-    site_id = uuid.uuid4()
-    async with pool.acquire() as conn, conn.transaction():
-        try:
-            row = await conn.fetchrow(
-                f"INSERT INTO sites (id, workspace_id, name, slug, theme, branch, root, settings)"
-                f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}",
-                site_id, workspace_id, name, slug, theme, branch, root, settings or {},
-            )
-        except asyncpg.UniqueViolationError as exc:
-            raise AlreadyExists(f"a site with slug {slug!r} already exists", {"slug": slug}) from exc
-        await record(conn, workspace_id, "site.created", actor, str(site_id),
-                     {"slug": slug, "theme": theme, "branch": branch, "root": root})
-    return _site(row, ())
-
-
 UPDATABLE = ("name", "theme", "branch", "root", "settings")
 
 
-async def update_site(pool: Any, workspace_id: uuid.UUID, actor: str, site_id: uuid.UUID,
-                      changes: dict[str, Any]) -> Site:
-    """Change some of the site's fields (already validated); they apply from the next deployment."""
-    fields = [k for k in UPDATABLE if k in changes]
-    assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, start=3))
-    async with pool.acquire() as conn, conn.transaction():
-        await get_site(conn, workspace_id, site_id, lock=True)
-        await conn.execute(f"UPDATE sites SET {assignments} WHERE workspace_id = $1 AND id = $2",
-                           workspace_id, site_id, *(changes[k] for k in fields))
-        await record(conn, workspace_id, "site.updated", actor, str(site_id), {k: changes[k] for k in fields})
-        return await get_site(conn, workspace_id, site_id)
-
-
-async def get_site(conn: Any, workspace_id: uuid.UUID, site_id: uuid.UUID, *, lock: bool = False) -> Site:
+async def get_site(tx: Tx, site_id: uuid.UUID, *, lock: bool = False) -> Site:
     """The site with its domains; NotFound when absent or another workspace's."""
-    row = await conn.fetchrow(
+    row = await tx.fetchrow(
         f"SELECT {_COLUMNS} FROM sites WHERE workspace_id = $1 AND id = $2" + (" FOR UPDATE" if lock else ""),
-        workspace_id, site_id,
+        tx.workspace_id, site_id,
     )
     if row is None:
         raise NotFound(f"site {site_id} does not exist", {"site_id": str(site_id)})
-    hosts = await conn.fetch("SELECT hostname FROM domains WHERE site_id = $1 ORDER BY hostname", site_id)
+    hosts = await tx.fetch("SELECT hostname FROM domains WHERE workspace_id = $1 AND site_id = $2"
+                           " ORDER BY hostname", tx.workspace_id, site_id)
     return _site(row, tuple(h["hostname"] for h in hosts))
 
 
-async def list_sites(conn: Any, workspace_id: uuid.UUID) -> list[Site]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM sites WHERE workspace_id = $1 ORDER BY created_at, id",
-                            workspace_id)
-    hosts = await conn.fetch(
-        "SELECT site_id, hostname FROM domains WHERE workspace_id = $1 ORDER BY hostname", workspace_id)
-    by_site: dict[uuid.UUID, list[str]] = {}
-    for h in hosts:
-        by_site.setdefault(h["site_id"], []).append(h["hostname"])
-    return [_site(r, tuple(by_site.get(r["id"], ()))) for r in rows]
+class Sites:
+    """The sites and domains of one workspace."""
 
+    def __init__(self, db: Database, workspace_id: uuid.UUID) -> None:
+        self.db = db
+        self.scope = Tenant(workspace_id)
 
-async def add_domain(pool: Any, workspace_id: uuid.UUID, actor: str, site_id: uuid.UUID,
-                     hostname: str) -> None:
-    """Attach `hostname` to the site; Conflict when any site (of any workspace) holds it."""
-    async with pool.acquire() as conn, conn.transaction():
-        await get_site(conn, workspace_id, site_id)
-        try:
-            await conn.execute(
-                "INSERT INTO domains (hostname, workspace_id, site_id) VALUES ($1, $2, $3)",
-                hostname, workspace_id, site_id,
+    async def create(self, actor: str, *, name: str, slug: str, theme: str, branch: str, root: str,
+                     settings: dict[str, Any] | None = None) -> Site:
+        """Insert the site and its audit row in one transaction; AlreadyExists for a taken slug."""
+        site_id = uuid.uuid4()
+        async with self.db.transaction(self.scope) as tx:
+            row = await tx.insert_unique(
+                f"INSERT INTO sites (id, workspace_id, name, slug, theme, branch, root, settings)"
+                f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}",
+                site_id, tx.workspace_id, name, slug, theme, branch, root, settings or {},
+                taken=AlreadyExists(f"a site with slug {slug!r} already exists", {"slug": slug}),
             )
-        except asyncpg.UniqueViolationError as exc:
+            assert row is not None
+            await record(tx, "site.created", actor, str(site_id),
+                         {"slug": slug, "theme": theme, "branch": branch, "root": root})
+        return _site(row, ())
+
+    async def update(self, actor: str, site_id: uuid.UUID, changes: dict[str, Any]) -> Site:
+        """Change some of the site's fields (already validated); they apply from the next deployment."""
+        fields = [k for k in UPDATABLE if k in changes]
+        assignments = ", ".join(f"{k} = ${i}" for i, k in enumerate(fields, start=3))
+        async with self.db.transaction(self.scope) as tx:
+            await get_site(tx, site_id, lock=True)
+            await tx.execute(f"UPDATE sites SET {assignments} WHERE workspace_id = $1 AND id = $2",
+                             tx.workspace_id, site_id, *(changes[k] for k in fields))
+            await record(tx, "site.updated", actor, str(site_id), {k: changes[k] for k in fields})
+            return await get_site(tx, site_id)
+
+    async def get(self, site_id: uuid.UUID) -> Site:
+        async with self.db.transaction(self.scope, readonly=True) as tx:
+            return await get_site(tx, site_id)
+
+    async def list(self) -> list[Site]:
+        async with self.db.transaction(self.scope, readonly=True) as tx:
+            rows = await tx.fetch(
+                f"SELECT {_COLUMNS} FROM sites WHERE workspace_id = $1 ORDER BY created_at, id", tx.workspace_id)
+            hosts = await tx.fetch(
+                "SELECT site_id, hostname FROM domains WHERE workspace_id = $1 ORDER BY hostname", tx.workspace_id)
+        by_site: dict[uuid.UUID, list[str]] = {}
+        for h in hosts:
+            by_site.setdefault(h["site_id"], []).append(h["hostname"])
+        return [_site(r, tuple(by_site.get(r["id"], ()))) for r in rows]
+
+    async def add_domain(self, actor: str, site_id: uuid.UUID, hostname: str) -> Site:
+        """Attach `hostname` to the site; Conflict when any site (of any workspace) holds it."""
+        async with self.db.transaction(self.scope) as tx:
+            await get_site(tx, site_id)
             # Whoever holds it: naming the holder would leak another tenant's site.
-            raise Conflict(f"hostname {hostname!r} is already in use", {"hostname": hostname}) from exc
-        await record(conn, workspace_id, "domain.added", actor, str(site_id), {"hostname": hostname})
+            await tx.insert_unique(
+                "INSERT INTO domains (hostname, workspace_id, site_id) VALUES ($1, $2, $3)",
+                hostname, tx.workspace_id, site_id,
+                taken=Conflict(f"hostname {hostname!r} is already in use", {"hostname": hostname}),
+            )
+            await record(tx, "domain.added", actor, str(site_id), {"hostname": hostname})
+            return await get_site(tx, site_id)
+
+    async def remove_domain(self, actor: str, site_id: uuid.UUID, hostname: str) -> None:
+        """Detach `hostname` from the site; NotFound when this site does not hold it."""
+        async with self.db.transaction(self.scope) as tx:
+            await get_site(tx, site_id)
+            deleted = await tx.fetchval(
+                "DELETE FROM domains WHERE hostname = $1 AND workspace_id = $2 AND site_id = $3"
+                " RETURNING hostname",
+                hostname, tx.workspace_id, site_id,
+            )
+            if deleted is None:
+                raise NotFound(f"site {site_id} has no domain {hostname!r}", {"hostname": hostname})
+            await record(tx, "domain.removed", actor, str(site_id), {"hostname": hostname})
 
 
-async def remove_domain(pool: Any, workspace_id: uuid.UUID, actor: str, site_id: uuid.UUID,
-                        hostname: str) -> None:
-    """Detach `hostname` from the site; NotFound when this site does not hold it."""
-    async with pool.acquire() as conn, conn.transaction():
-        await get_site(conn, workspace_id, site_id)
-        deleted = await conn.fetchval(
-            "DELETE FROM domains WHERE hostname = $1 AND workspace_id = $2 AND site_id = $3"
-            " RETURNING hostname",
-            hostname, workspace_id, site_id,
-        )
-        if deleted is None:
-            raise NotFound(f"site {site_id} has no domain {hostname!r}", {"hostname": hostname})
-        await record(conn, workspace_id, "domain.removed", actor, str(site_id), {"hostname": hostname})
-
-
-async def all_domains(conn: Any) -> list[tuple[str, uuid.UUID, uuid.UUID]]:
-    """Every (hostname, workspace_id, site_id) of the system: for reconciling `_hosts` links."""
-    rows = await conn.fetch("SELECT hostname, workspace_id, site_id FROM domains ORDER BY hostname")
+async def all_domains(db: Database) -> list[tuple[str, uuid.UUID, uuid.UUID]]:
+    """Every (hostname, workspace_id, site_id) of the system, for reconciling `_hosts` (a system path)."""
+    async with db.transaction(HOSTS_RECONCILE, readonly=True) as tx:
+        rows = await tx.fetch("SELECT hostname, workspace_id, site_id FROM domains ORDER BY hostname")
     return [(r["hostname"], r["workspace_id"], r["site_id"]) for r in rows]

@@ -23,9 +23,13 @@ from pathlib import Path
 from openbook.errors import DevStackError
 
 PG_BIN = Path(os.environ.get("OPENBOOK_PG_BIN", "/usr/lib/postgresql/15/bin"))
+# The application role owns the database but is no superuser: row-level
+# security (forced on every tenant table) applies to it. The superuser is for
+# administration only (backups, tests that damage data on purpose).
 PG_USER = "openbook"
 PG_PASSWORD = "openbook"
 PG_DATABASE = "openbook"
+PG_ADMIN = "postgres"
 
 
 def free_port() -> int:
@@ -96,13 +100,15 @@ class PostgresServer:
 
     data_dir: Path
     port: int = 0
+    max_connections: int = 200
 
     @property
     def dsn(self) -> str:
         return self.dsn_for(PG_DATABASE)
 
-    def dsn_for(self, database: str) -> str:
-        return f"postgres://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{self.port}/{database}"
+    def dsn_for(self, database: str, *, admin: bool = False) -> str:
+        user = PG_ADMIN if admin else PG_USER
+        return f"postgres://{user}:{PG_PASSWORD}@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> PostgresServer:
         if not (PG_BIN / "postgres").exists():
@@ -119,19 +125,26 @@ class PostgresServer:
             pwfile = self.data_dir / "pwfile"
             pwfile.write_text(PG_PASSWORD)
             _give_to_postgres(pwfile)
-            self._run([str(PG_BIN / "initdb"), "-D", str(pgdata), "-U", PG_USER, "--pwfile", str(pwfile),
+            self._run([str(PG_BIN / "initdb"), "-D", str(pgdata), "-U", PG_ADMIN, "--pwfile", str(pwfile),
                        "-A", "scram-sha-256", "-E", "UTF8", "--locale", "C.UTF-8", "--no-sync"])
             pwfile.unlink()
         self._run([
             str(PG_BIN / "pg_ctl"), "-D", str(pgdata), "-l", str(self.data_dir / "postgres.log"), "-w",
             "-t", "60", "-o",
             f"-p {self.port} -k {sock_dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200",
+            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections={self.max_connections}",
             "start",
         ])
         if fresh:
-            self._run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                       "-U", PG_USER, PG_DATABASE], env={"PGPASSWORD": PG_PASSWORD})
+            self.psql(f"CREATE ROLE {PG_USER} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS PASSWORD '{PG_PASSWORD}'",
+                      database="postgres", admin=True)
+            self.create_database(PG_DATABASE)
+        elif self.psql(f"SELECT rolsuper FROM pg_roles WHERE rolname = '{PG_USER}'", database="postgres",
+                       admin=True).strip() != "f":
+            self.stop()
+            raise DevStackError(
+                f"{self.data_dir} holds a cluster of an older OpenBook where {PG_USER!r} is a superuser"
+                " (row-level security would not apply); remove it (make clean) to start afresh")
         return self
 
     def stop(self, mode: str = "fast") -> None:
@@ -140,13 +153,16 @@ class PostgresServer:
             self._run([str(PG_BIN / "pg_ctl"), "-D", str(pgdata), "-m", mode, "-w", "stop"], check=False)
 
     def create_database(self, name: str, template: str | None = None) -> str:
-        sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-        self.psql(sql)
+        """A new database owned by the application role; its DSN."""
+        sql = f'CREATE DATABASE "{name}" OWNER {PG_USER}' + (f' TEMPLATE "{template}"' if template else "")
+        self.psql(sql, database="postgres", admin=True)
         return self.dsn_for(name)
 
-    def psql(self, sql: str, database: str = PG_DATABASE) -> str:
+    def psql(self, sql: str, database: str = PG_DATABASE, *, admin: bool = False) -> str:
+        """Run `sql` with psql as the application role (or the superuser with `admin`); its output."""
+        user = PG_ADMIN if admin else PG_USER
         result = subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, "-d", database, "-v",
+            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", user, "-d", database, "-v",
              "ON_ERROR_STOP=1", "-Atc", sql],
             env={**os.environ, "PGPASSWORD": PG_PASSWORD}, capture_output=True, check=False,
         )
@@ -155,8 +171,7 @@ class PostgresServer:
         return result.stdout.decode()
 
     def _run(self, cmd: list[str], env: dict[str, str] | None = None, check: bool = True) -> None:
-        full = cmd if cmd[0].endswith(("createdb", "psql")) else _as_postgres(cmd)
-        result = subprocess.run(full, env={**os.environ, **(env or {})}, capture_output=True,
+        result = subprocess.run(_as_postgres(cmd), env={**os.environ, **(env or {})}, capture_output=True,
                                 cwd="/", check=False)
         if check and result.returncode != 0:
             raise DevStackError(f"{Path(cmd[0]).name} failed: {result.stderr.decode().strip()[-800:]}")

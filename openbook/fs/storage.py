@@ -10,8 +10,9 @@ file created with O_NOFOLLOW relative to its parent folder's descriptor and
 fsynced, then renamed into place: a reader sees all of it or nothing. A
 symlink is switched by creating a new link and `os.replace`-ing it over the
 old one, never unlink-then-link. Files identical to the previous build's are
-hard-linked from it. Any write or fsync error propagates as OSError (the
+hard-linked from it. Any write or fsync error becomes PublishFailed (the
 deployment fails; an fsync is never retried) and only the temp folder is lost.
+No OSError leaves this module: every public function translates them.
 
 Everything here is blocking: the worker calls it through `asyncio.to_thread`.
 """
@@ -27,11 +28,11 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from openbook.errors import InternalError, ReuseFailed
+from openbook.errors import InternalError, PublishFailed, ReuseFailed
 
 MANIFEST = ".openbook-manifest.json"
 HOSTS = "_hosts"
@@ -65,12 +66,36 @@ def _segments(path: str) -> list[str]:
     return parts
 
 
-def read_manifest(folder: Path) -> dict[str, object] | None:
+@contextlib.contextmanager
+def _failures(what: str) -> Iterator[None]:
+    """OSError → PublishFailed naming what was being done and the file."""
     try:
-        data = json.loads((folder / MANIFEST).read_bytes())
-    except (OSError, ValueError):
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise PublishFailed(f"{what} failed: {exc.strerror or exc}{where}", {"errno": exc.errno}) from exc
+
+
+def read_manifest(folder: Path) -> dict[str, object] | None:
+    """A build folder's manifest, or None when the folder holds no complete build.
+
+    An unreadable or corrupt manifest is PublishFailed, never "no build": it means
+    a damaged disk or wrong permissions, which an operator must see.
+    """
+    path = folder / MANIFEST
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return None
-    return data if isinstance(data, dict) else None
+    except OSError as exc:
+        raise PublishFailed(f"cannot read {path}: {exc.strerror or exc}", {"path": str(path)}) from exc
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise PublishFailed(f"{path} is corrupt: {exc}", {"path": str(path)}) from exc
+    if not isinstance(data, dict):
+        raise PublishFailed(f"{path} is corrupt: not a JSON object", {"path": str(path)})
+    return data
 
 
 class _Writer:
@@ -180,10 +205,11 @@ def _exchange(a: Path, b: Path) -> None:
 def remove_stale_temps(folder: Path, older_than_s: float = STALE_TMP_S) -> None:
     """Delete `.tmp-*` folders left by killed workers (old enough that no build still writes them)."""
     now = time.time()
+    # Another worker may remove the same folder meanwhile: vanished entries are fine.
     with contextlib.suppress(FileNotFoundError):
         for entry in os.scandir(folder):
             if entry.name.startswith(TMP_PREFIX) and entry.is_dir(follow_symlinks=False):
-                with contextlib.suppress(OSError):
+                with contextlib.suppress(FileNotFoundError):
                     if now - entry.stat(follow_symlinks=False).st_mtime > older_than_s:
                         shutil.rmtree(entry.path, ignore_errors=True)
 
@@ -204,10 +230,16 @@ def publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_
     (the renderer skipped it because its render key matched) is hard-linked
     from it, and so is any file whose bytes are identical. `stats` and every
     file's render key are kept in the manifest. Raises ReuseFailed when a
-    skipped file cannot be linked, OSError on any write or fsync failure (the
-    temp folder is removed; `target` is untouched) and InternalError for
+    skipped file cannot be linked, PublishFailed on any write or fsync failure
+    (the temp folder is removed; `target` is untouched) and InternalError for
     an output path that is not a clean relative path (a renderer bug).
     """
+    with _failures(f"writing {target}"):
+        return _publish(target, files, build_key, previous, stats)
+
+
+def _publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_key: str,
+             previous: Path | None, stats: dict[str, object] | None) -> Published:
     existing = read_manifest(target)
     if existing is not None and existing.get("build_key") == build_key:
         return Published(target, reused=True, written=0, linked=0, bytes=0)
@@ -269,42 +301,52 @@ def publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_
 def _replace_symlink(link: Path, target: str) -> None:
     """Point `link` at `target` atomically: a new link renamed over the old one."""
     link.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
+    try:
         if os.readlink(link) == target:
             return
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.EINVAL):  # absent, or not a link: replaced below
+            raise
     fresh = link.with_name(f"{TMP_PREFIX}{link.name}-{uuid.uuid4().hex}")
     os.symlink(target, fresh)
     try:
         os.replace(fresh, link)
     except BaseException:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # cleaning up after the error being raised
             os.unlink(fresh)
         raise
     _fsync_dir(link.parent)
 
 
 def switch_live(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID, commit_id: str) -> None:
-    """Point `<site>/live` at the `<commit_id>` folder (which must already be complete)."""
+    """Point `<site>/live` at the `<commit_id>` folder; PublishFailed when it holds no complete build."""
     folder = site_dir(storage, workspace_id, site_id)
     if read_manifest(folder / commit_id) is None:
-        raise FileNotFoundError(errno.ENOENT, "no complete build to make live", str(folder / commit_id))
-    _replace_symlink(folder / LIVE, commit_id)
+        raise PublishFailed(f"no complete build to make live in {folder / commit_id}",
+                            {"path": str(folder / commit_id)})
+    with _failures("switching live"):
+        _replace_symlink(folder / LIVE, commit_id)
 
 
 def live_target(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID) -> str | None:
+    """The folder name `live` points at, or None when the site has no live link yet."""
     try:
         return os.readlink(site_dir(storage, workspace_id, site_id) / LIVE)
-    except OSError:
+    except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise PublishFailed(f"cannot read the live link: {exc.strerror or exc}") from exc
 
 
 def link_host(storage: Path, hostname: str, workspace_id: uuid.UUID, site_id: uuid.UUID) -> None:
     """`_hosts/<hostname>` -> the site's `live` link (valid hostnames only: they are safe names)."""
-    _replace_symlink(storage / HOSTS / hostname, f"../{workspace_id}/{site_id}/{LIVE}")
+    with _failures(f"linking _hosts/{hostname}"):
+        _replace_symlink(storage / HOSTS / hostname, f"../{workspace_id}/{site_id}/{LIVE}")
 
 
 def unlink_host(storage: Path, hostname: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
+    """Remove `_hosts/<hostname>` (nothing to do when it is already gone)."""
+    with _failures(f"removing _hosts/{hostname}"), contextlib.suppress(FileNotFoundError):
         os.unlink(storage / HOSTS / hostname)
 
 
@@ -312,10 +354,11 @@ def reconcile_hosts(storage: Path, domains: Iterable[tuple[str, uuid.UUID, uuid.
     """Make `_hosts/` hold exactly one link per domain (created, re-pointed or removed)."""
     wanted = {host: (ws, site) for host, ws, site in domains}
     hosts = storage / HOSTS
-    hosts.mkdir(exist_ok=True)
-    for entry in os.scandir(hosts):
-        if entry.name not in wanted and entry.is_symlink() and not entry.name.startswith(TMP_PREFIX):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
+    with _failures("reconciling _hosts"):
+        hosts.mkdir(exist_ok=True)
+        for entry in os.scandir(hosts):
+            if entry.name not in wanted and entry.is_symlink() and not entry.name.startswith(TMP_PREFIX):
+                with contextlib.suppress(FileNotFoundError):  # removed by another process meanwhile
+                    os.unlink(entry.path)
     for host, (ws, site) in wanted.items():
         link_host(storage, host, ws, site)

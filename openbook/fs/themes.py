@@ -58,7 +58,8 @@ def load_theme(name: str, extra_dirs: Sequence[Path] = ()) -> ThemeChain:
     """The theme `name` and every theme it extends, child first.
 
     Raises NotFound for an unknown theme (or parent), RenderError naming the
-    theme.toml for an invalid file or an `extends` cycle.
+    theme.toml for an invalid file or an `extends` cycle, or the file that
+    cannot be read.
     """
     layers: list[ThemeLayer] = []
     seen: list[str] = []
@@ -73,7 +74,12 @@ def load_theme(name: str, extra_dirs: Sequence[Path] = ()) -> ThemeChain:
             parent = f" (extended by theme {seen[-1]!r})" if seen else ""
             raise NotFound(f"theme {current!r} not found{parent}", {"theme": current})
         seen.append(current)
-        layer = _read_layer(current, folder)
+        try:
+            layer = _read_layer(current, folder)
+        except OSError as exc:
+            # THEMES_PATH is the operator's: an unreadable file names itself and fails the build.
+            raise RenderError(str(exc.filename or f"themes/{current}"),
+                              f"cannot read the theme: {exc.strerror or exc}") from exc
         layers.append(layer)
         current = layer.extends
     return ThemeChain(tuple(layers))

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from openbook.db.database import Database
 from openbook.db.objects import PgObjectSource
 from openbook.db.sites import Site
-from openbook.errors import CorruptObject, NotFound, PublishFailed, RenderError, ReuseFailed
+from openbook.errors import CorruptObject, InternalError, NotFound, OpenBookError, RenderError, ReuseFailed
 from openbook.fs import storage
 from openbook.fs.themes import load_theme
 from openbook.render import SiteSettings, build_site
@@ -35,13 +36,13 @@ class BuildOutcome:
     folder: Path
 
 
-async def load_content(pool: Any, workspace_id: uuid.UUID, commit_id: str, root: str) -> dict[str, bytes]:
+async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, root: str) -> dict[str, bytes]:
     """Every file of the commit below `root`, keyed by its path relative to `root`.
 
     Raises RenderError when `root` is not a folder of the commit, CorruptObject
     when a referenced object is missing.
     """
-    src = PgObjectSource(pool, workspace_id)
+    src = PgObjectSource(db, workspace_id)
     oid = ObjectId(commit_id)
     raw = (await src.get_many([oid])).get(oid)
     if raw is None:
@@ -104,25 +105,35 @@ def _render_and_write(content: dict[str, bytes], site: Site, themes_path: tuple[
             break
         except ReuseFailed:
             continue
-        except OSError as exc:
-            raise PublishFailed(f"writing {target} failed: {exc.strerror or exc}") from exc
     return {**stats, "written": published.written, "linked": published.linked, "render_ms": render_ms,
             "bytes": published.bytes, "folder_reused": published.reused}
 
 
-async def build(pool: Any, storage_root: Path, themes_path: tuple[Path, ...], site: Site, commit_id: str,
+def _render_and_write_guarded(content: dict[str, bytes], site: Site, themes_path: tuple[Path, ...],
+                              commit_id: str, target: Path, previous: Path | None) -> dict[str, Any]:
+    try:
+        return _render_and_write(content, site, themes_path, commit_id, target, previous)
+    except OpenBookError:
+        raise
+    except Exception as exc:
+        # Not the content's fault (that is a RenderError): a bug of ours, reported as such.
+        raise InternalError(f"the renderer failed: {type(exc).__name__}: {exc}") from exc
+
+
+async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...], site: Site, commit_id: str,
                 previous_commit: str | None) -> BuildOutcome:
     """Render the commit for the site and publish it under STORAGE_PATH (not yet live).
 
-    Raises RenderError/NotFound (content or theme errors: terminal), PublishFailed
-    (write errors: terminal), CorruptObject, and database errors (transient).
+    Raises RenderError/NotFound (content or theme errors), PublishFailed (write
+    errors), CorruptObject, InternalError (a renderer bug) and Unavailable
+    (PostgreSQL cannot be reached: retry).
     """
     started = time.perf_counter()
-    content = await load_content(pool, site.workspace_id, commit_id, site.root)
+    content = await load_content(db, site.workspace_id, commit_id, site.root)
     folder = storage.site_dir(storage_root, site.workspace_id, site.id)
     target = folder / commit_id
     previous = folder / previous_commit if previous_commit and previous_commit != commit_id else None
-    stats = await asyncio.to_thread(_render_and_write, content, site, themes_path, commit_id, target,
+    stats = await asyncio.to_thread(_render_and_write_guarded, content, site, themes_path, commit_id, target,
                                     previous)
     stats.setdefault("pages", 0)
     stats.setdefault("files", 0)

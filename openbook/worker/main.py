@@ -15,16 +15,15 @@ import signal
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 from openbook.config import Settings
-from openbook.db.outbox import Relay
-from openbook.db.pool import create_pool
+from openbook.db.database import Database
 from openbook.db.sites import all_domains
-from openbook.errors import Unavailable
+from openbook.errors import ConfigError, PublishFailed, Unavailable
 from openbook.fs import storage
 from openbook.logs import setup_logging
-from openbook.stream.deployments import connect, ensure_group, wait_until_ready
+from openbook.pipeline.relay import Relay
+from openbook.stream.deployments import DeploymentStream
 from openbook.worker.consumer import Consumer
 from openbook.worker.deploy import MIN_LEASE_S, Context, Result, run_deployment
 
@@ -36,16 +35,16 @@ def lease_seconds(settings: Settings) -> float:
     return max(settings.worker_claim_idle_ms / 1000, MIN_LEASE_S)
 
 
-def context(settings: Settings, pool: Any) -> Context:
+def context(settings: Settings, db: Database) -> Context:
     assert settings.storage_path is not None
-    return Context(pool=pool, storage=settings.storage_path, themes_path=settings.themes_path,
+    return Context(db=db, storage=settings.storage_path, themes_path=settings.themes_path,
                    owner=settings.worker_name, lease_s=lease_seconds(settings))
 
 
-async def deploy_one(pool: Any, storage_path: Path, deployment_id: uuid.UUID, *,
+async def deploy_one(db: Database, storage_path: Path, deployment_id: uuid.UUID, *,
                      themes_path: tuple[Path, ...] = (), owner: str = "bench") -> Result:
     """Run one deployment to a terminal state in this process (benchmarks, tools); no Redis involved."""
-    ctx = Context(pool=pool, storage=storage_path, themes_path=themes_path, owner=owner)
+    ctx = Context(db=db, storage=storage_path, themes_path=themes_path, owner=owner)
     while True:
         result = await run_deployment(ctx, deployment_id)
         if result.verdict.value != "retry":
@@ -55,17 +54,20 @@ async def deploy_one(pool: Any, storage_path: Path, deployment_id: uuid.UUID, *,
 
 async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
     assert settings.redis is not None and settings.storage_path is not None
-    pool = await create_pool(settings.database)
-    redis = connect(settings.redis)
+    db = await Database.open(settings.database)
+    stream = DeploymentStream(settings.redis)
     relay_task: asyncio.Task[None] | None = None
     try:
-        await wait_until_ready(redis, settings.redis.startup_wait_s)
-        await ensure_group(redis)
-        domains = await all_domains(pool)
-        await asyncio.to_thread(storage.reconcile_hosts, settings.storage_path, domains)
-        relay_task = asyncio.create_task(Relay(pool, redis).run())
+        await stream.wait_until_ready(settings.redis.startup_wait_s)
+        await stream.ensure_group()
+        domains = await all_domains(db)
+        try:
+            await asyncio.to_thread(storage.reconcile_hosts, settings.storage_path, domains)
+        except PublishFailed as exc:
+            log.error("cannot reconcile _hosts: %s (domains may serve stale links until fixed)", exc.message)
+        relay_task = asyncio.create_task(Relay(db, stream).run())
         log.info("worker started", extra={"consumer": settings.worker_name, "burst": burst})
-        consumer = Consumer(context(settings, pool), redis, settings.worker_claim_idle_ms, stop)
+        consumer = Consumer(context(settings, db), stream, settings.worker_claim_idle_ms, stop)
         await consumer.run(burst)
         log.info("worker stopping", extra={"processed": consumer.processed})
     finally:
@@ -73,8 +75,8 @@ async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
             relay_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relay_task
-        await redis.aclose()
-        await pool.close()
+        await stream.close()
+        await db.close()
 
 
 async def _main(settings: Settings, burst: bool) -> int:
@@ -84,7 +86,7 @@ async def _main(settings: Settings, burst: bool) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await serve(settings, burst, stop)
-    except Unavailable as exc:
+    except (Unavailable, ConfigError) as exc:
         print(f"openbook worker: {exc.message}", file=sys.stderr)
         return 1
     return 0

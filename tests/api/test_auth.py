@@ -103,10 +103,10 @@ async def test_roles(api: Any, token_for: Any, workspace_id: uuid.UUID, roles: l
         assert (await resp.json())["error"]["code"] == "forbidden"
 
 
-async def test_other_workspace_objects_are_404(api: Any, token_for: Any, db_pool: Any,
+async def test_other_workspace_objects_are_404(api: Any, token_for: Any, database: Any,
                                                workspace_id: uuid.UUID) -> None:
     mine = token_for(workspace_id, "writer")
-    other_ws = await create_workspace(db_pool, f"o-{uuid.uuid4().hex[:10]}", "other")
+    other_ws = await create_workspace(database, f"o-{uuid.uuid4().hex[:10]}", "other")
     theirs = token_for(other_ws.id, "writer")
     resp = await api.post("/api/branches/main/commits", headers=mine,
                           json={"message": "m", "changes": [{"op": "put", "path": "s.md", "content": "secret"}]})

@@ -241,10 +241,10 @@ async def test_audit_rows_for_branch_commit_merge(api: Any, h: Headers) -> None:
     assert entries[2]["target"] == "branch:dev"
 
 
-async def test_audit_log_is_append_only_in_the_database(db_pool: Any, api: Any, h: Headers) -> None:
+async def test_audit_log_is_append_only_in_the_database(admin_sql: Any, api: Any, h: Headers) -> None:
     await api.post("/api/branches", json={"name": "dev"}, headers=h)
     import asyncpg
 
     for sql in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
         with pytest.raises(asyncpg.PostgresError, match="append-only"):
-            await db_pool.execute(sql)
+            await admin_sql.execute(sql)

@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from openbook.cli import build_parser
@@ -32,9 +31,9 @@ def _bearer(headers: dict[str, str]) -> str:
 
 
 @pytest.fixture
-async def tokens(token_for: Any, workspace_id: uuid.UUID, db_pool: asyncpg.Pool) -> dict[str, str]:
+async def tokens(token_for: Any, workspace_id: uuid.UUID, database: Any) -> dict[str, str]:
     """`$READER_TOKEN` ... `$ADMIN_TOKEN` for the story's workspace, `$OTHER_TOKEN` for another one."""
-    other = await create_workspace(db_pool, f"docs-other-{uuid.uuid4().hex[:8]}", "another tenant")
+    other = await create_workspace(database, f"docs-other-{uuid.uuid4().hex[:8]}", "another tenant")
     found = {f"{role.upper()}_TOKEN": _bearer(token_for(workspace_id, role, sub="alice")) for role in ROLES}
     found["OTHER_TOKEN"] = _bearer(token_for(other.id, "admin", sub="mallory"))
     return found

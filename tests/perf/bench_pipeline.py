@@ -26,7 +26,7 @@ import aiohttp
 from openbook.api.auth import mint_token
 from openbook.client.push import push
 from openbook.config import DatabaseSettings, JwtSettings
-from openbook.db.pool import create_pool
+from openbook.db.database import Database
 from openbook.db.workspaces import create_workspace
 from openbook.dev.stack import PostgresServer, RedisServer, free_port, wait_for_port
 from tests.perf.bench_render import generate_book
@@ -96,7 +96,7 @@ async def _big_book_rounds(api: str, token: str, rounds: int) -> tuple[list[floa
 
 
 async def _workspace(dsn: str) -> uuid.UUID:
-    pool = await create_pool(DatabaseSettings(dsn=dsn, pool_min=1, pool_max=2))
+    pool = await Database.open(DatabaseSettings(dsn=dsn, pool_min=1, pool_max=2))
     try:
         return (await create_workspace(pool, "pipeline-bench", "bench")).id
     finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from openbook.db.content import ContentRepository
+from openbook.db.database import Database
 from openbook.db.workspaces import create_workspace
 from openbook.store.trees import Change
 
@@ -86,12 +87,12 @@ async def import_files(repo: ContentRepository, branch: str, files: dict[str, by
     return (time.perf_counter() - start) * 1000
 
 
-async def new_repo(pool: Any) -> ContentRepository:
+async def new_repo(pool: Database) -> ContentRepository:
     ws = await create_workspace(pool, f"bench-{uuid.uuid4().hex[:10]}", "bench")
     return ContentRepository(pool, ws.id)
 
 
-async def run(pool: Any, runs: int = 15) -> list[Row]:
+async def run(pool: Database, runs: int = 15) -> list[Row]:
     rows: list[Row] = []
 
     # 1. Import 10,000 files of 2 KB in one commit.
@@ -179,5 +180,5 @@ async def run(pool: Any, runs: int = 15) -> list[Row]:
     return rows
 
 
-def main_async(pool: Any) -> Awaitable[list[Row]]:
+def main_async(pool: Database) -> Awaitable[list[Row]]:
     return run(pool, runs=int(os.environ.get("BENCH_RUNS", "15")))

@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 from openbook.config import DatabaseSettings
+from openbook.db.database import Database
 from openbook.db.migrate import apply_migrations
-from openbook.db.pool import create_pool
 from openbook.dev.stack import PostgresServer
 from tests.perf import bench_pipeline, bench_render, bench_store
 
@@ -26,7 +26,7 @@ def print_table(title: str, rows: list[bench_store.Row]) -> None:
 
 
 async def store_bench(dsn: str) -> list[bench_store.Row]:
-    pool = await create_pool(DatabaseSettings(dsn=dsn, pool_min=2, pool_max=10, command_timeout_s=300))
+    pool = await Database.open(DatabaseSettings(dsn=dsn, pool_min=2, pool_max=10, command_timeout_s=300))
     try:
         return await bench_store.main_async(pool)
     finally:

@@ -30,8 +30,8 @@ import redis
 
 from openbook.api.auth import mint_token
 from openbook.config import DatabaseSettings, Settings, load_settings
+from openbook.db.database import Database
 from openbook.db.migrate import apply_migrations
-from openbook.db.pool import create_pool
 from openbook.db.workspaces import create_workspace
 from openbook.dev.stack import PostgresServer, RedisServer
 
@@ -48,6 +48,7 @@ class Stack:
     """Where one test's API and workers connect, as environment variables."""
 
     dsn: str
+    admin_dsn: str  # the superuser's, for assertions that look past row-level security
     redis_addr: str
     redis_db: int
     storage: Path
@@ -128,12 +129,13 @@ def stack(pg_server: PostgresServer, redis_server: RedisServer, tmp_path: Path) 
     name = f"pl_{uuid.uuid4().hex[:12]}"
     dsn = pg_server.create_database(name)
     apply_migrations(dsn)
+    admin_dsn = pg_server.dsn_for(name, admin=True)
     db = next(_redis_dbs)
     storage = tmp_path / "storage"
     storage.mkdir()
     logs = tmp_path / "logs"
     logs.mkdir()
-    s = Stack(dsn=dsn, redis_addr=redis_server.addr, redis_db=db, storage=storage, logs=logs)
+    s = Stack(dsn=dsn, admin_dsn=admin_dsn, redis_addr=redis_server.addr, redis_db=db, storage=storage, logs=logs)
     with s.redis() as client:
         client.flushdb()
     yield s
@@ -155,15 +157,23 @@ def workers(stack: Stack) -> Iterator[Callable[..., WorkerProcess]]:
 
 
 @pytest.fixture
-async def pool(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(DatabaseSettings(dsn=stack.dsn, pool_min=1, pool_max=5))
-    yield p
-    await p.close()
+async def database(stack: Stack) -> AsyncIterator[Database]:
+    db = await Database.open(DatabaseSettings(dsn=stack.dsn, pool_min=1, pool_max=5))
+    yield db
+    await db.close()
 
 
 @pytest.fixture
-async def ws(pool: asyncpg.Pool) -> uuid.UUID:
-    workspace = await create_workspace(pool, f"w-{uuid.uuid4().hex[:10]}", "pipeline tests")
+async def sql(stack: Stack) -> AsyncIterator[asyncpg.Pool]:
+    """Raw SQL as the superuser on this test's database: sees every workspace's rows."""
+    pool = await asyncpg.create_pool(stack.admin_dsn, min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def ws(database: Database) -> uuid.UUID:
+    workspace = await create_workspace(database, f"w-{uuid.uuid4().hex[:10]}", "pipeline tests")
     return workspace.id
 
 

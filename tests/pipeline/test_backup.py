@@ -9,8 +9,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from openbook.config import DatabaseSettings
-from openbook.db.pool import create_pool
+from openbook.db.database import Database
 from openbook.dev.stack import PostgresServer
 from openbook.fs import storage
 from openbook.worker.main import deploy_one
@@ -35,13 +37,13 @@ def run(script: str, env: dict[str, str]) -> str:
     return result.stdout.decode()
 
 
-async def test_backup_and_restore_as_documented(admin: Api, stack: Stack, pool: Any,
+async def test_backup_and_restore_as_documented(admin: Api, stack: Stack, database: Any, sql: Any,
                                                 pg_server: PostgresServer, tmp_path: Path) -> None:
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
     await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "backup.example"})
     dep = await admin.deploy(site["id"])
-    assert (await deploy_one(pool, stack.storage, uuid.UUID(dep["id"]))).status == "deployed"
+    assert (await deploy_one(database, stack.storage, uuid.UUID(dep["id"]))).status == "deployed"
 
     backups = tmp_path / "backups"
     backups.mkdir()
@@ -63,15 +65,20 @@ async def test_backup_and_restore_as_documented(admin: Api, stack: Stack, pool: 
     assert (site_dir / "live/index.html").read_bytes() == original.read_bytes()
     assert (restored_storage / "_hosts/backup.example/index.html").is_file()
 
-    restored = await create_pool(DatabaseSettings(dsn=restored_dsn, pool_min=1, pool_max=2))
+    restored_name = restored_dsn.rsplit("/", 1)[1]
+    raw = await asyncpg.connect(pg_server.dsn_for(restored_name, admin=True))
+    restored = await Database.open(DatabaseSettings(dsn=restored_dsn, pool_min=1, pool_max=2))
     try:
-        assert await restored.fetchval("SELECT live_deployment_id FROM sites WHERE id = $1",
-                                       uuid.UUID(site["id"])) == uuid.UUID(dep["id"])
-        assert await restored.fetchval("SELECT count(*) FROM audit_log") == await pool.fetchval(
+        assert await raw.fetchval("SELECT live_deployment_id FROM sites WHERE id = $1",
+                                  uuid.UUID(site["id"])) == uuid.UUID(dep["id"])
+        assert await raw.fetchval("SELECT count(*) FROM audit_log") == await sql.fetchval(
             "SELECT count(*) FROM audit_log")
+        # Row-level security came back with the tables: the application role sees nothing unscoped.
+        assert await raw.fetchval("SELECT bool_and(relrowsecurity AND relforcerowsecurity) FROM pg_class"
+                                  " WHERE relname IN ('objects', 'branches', 'sites', 'deployments')")
         # The restored system deploys again (content store and outbox intact).
         new_id = uuid.uuid4()
-        await restored.execute(
+        await raw.execute(
             "INSERT INTO deployments (id, workspace_id, site_id, commit_id) SELECT $1, workspace_id, site_id,"
             " commit_id FROM deployments WHERE id = $2", new_id, uuid.UUID(dep["id"]))
         result = await deploy_one(restored, restored_storage, new_id)
@@ -80,3 +87,4 @@ async def test_backup_and_restore_as_documented(admin: Api, stack: Stack, pool: 
         assert not (restored_storage / "_hosts/backup.example").exists()
     finally:
         await restored.close()
+        await raw.close()

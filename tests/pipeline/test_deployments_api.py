@@ -18,7 +18,7 @@ from tests.pipeline.conftest import SAMPLE_BOOK, Api, Headers, Stack, ws_of
 
 
 async def test_create_resolves_ref_and_publishes(admin: Api, client: Any, token: Callable[..., Headers],
-                                                 ws: uuid.UUID, stack: Stack, pool: Any) -> None:
+                                                 ws: uuid.UUID, stack: Stack, sql: Any) -> None:
     first = await admin.commit(SAMPLE_BOOK)
     await admin.call("POST", "/api/branches", 201, json={"name": "draft", "from": "main"})
     draft_head = await admin.commit({"extra.md": "# Extra\n"}, branch="draft")
@@ -42,7 +42,7 @@ async def test_create_resolves_ref_and_publishes(admin: Api, client: Any, token:
     with stack.redis() as r:
         entries = r.xrange("deployments_stream")
     assert [e[1]["deployment_id"] for e in entries] == [d["id"] for d in reversed(listed["deployments"])]
-    unpublished = await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    unpublished = await sql.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
     assert unpublished == 0
     audit = await admin.call("GET", "/api/audit", 200)
     assert [e["action"] for e in audit["entries"]].count("deployment.created") == 3
@@ -55,15 +55,15 @@ async def test_create_resolves_ref_and_publishes(admin: Api, client: Any, token:
     ({"site_id": str(uuid.uuid4())}, 404),
     ("SITE", 400),  # replaced by a real site id with an unknown ref
 ])
-async def test_bad_deployment_requests(admin: Api, body: Any, status: int, pool: Any) -> None:
+async def test_bad_deployment_requests(admin: Api, body: Any, status: int, sql: Any) -> None:
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
     if body == "SITE":
         body = {"site_id": site["id"], "ref": "no-such-branch"}
     err = await admin.call("POST", "/api/deployments", status, json=body)
     assert err["error"]["code"] in ("invalid_request", "not_found")
-    assert await pool.fetchval("SELECT count(*) FROM deployments") == 0
-    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    assert await sql.fetchval("SELECT count(*) FROM deployments") == 0
+    assert await sql.fetchval("SELECT count(*) FROM outbox") == 0
 
 
 async def test_roles_for_deployments(admin: Api, client: Any, token: Callable[..., Headers],
@@ -82,7 +82,7 @@ async def test_roles_for_deployments(admin: Api, client: Any, token: Callable[..
     await reader.call("GET", "/api/deployments/123", 404)
 
 
-async def test_live_switch_rollback_and_refusals(admin: Api, stack: Stack, pool: Any) -> None:
+async def test_live_switch_rollback_and_refusals(admin: Api, stack: Stack, database: Any) -> None:
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
     old = await admin.deploy(site["id"])
@@ -98,7 +98,7 @@ async def test_live_switch_rollback_and_refusals(admin: Api, stack: Stack, pool:
     assert err["error"]["code"] == "conflict"
 
     for dep in (old, new, failed):
-        result = await deploy_one(pool, stack.storage, uuid.UUID(dep["id"]))
+        result = await deploy_one(database, stack.storage, uuid.UUID(dep["id"]))
         assert result.status in ("deployed", "failed")
     done = {d: await admin.deployment(d) for d in (old["id"], new["id"], failed["id"])}
     assert done[old["id"]]["status"] == "deployed" and done[new["id"]]["status"] == "deployed"

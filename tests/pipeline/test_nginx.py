@@ -64,12 +64,12 @@ async def fetch(base: str, path: str, host: str) -> tuple[int, dict[str, str], b
         return resp.status, dict(resp.headers), await resp.read()
 
 
-async def test_nginx_serves_live_sites_by_host(nginx: str, admin: Api, stack: Stack, pool: Any) -> None:
+async def test_nginx_serves_live_sites_by_host(nginx: str, admin: Api, stack: Stack, database: Any) -> None:
     first = await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
     await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "book.example"})
     old = await admin.deploy(site["id"])
-    assert (await deploy_one(pool, stack.storage, uuid.UUID(old["id"]))).status == "deployed"
+    assert (await deploy_one(database, stack.storage, uuid.UUID(old["id"]))).status == "deployed"
 
     status, headers, body = await fetch(nginx, "/", "Book.Example")
     assert status == 200 and b"Welcome" in body
@@ -100,7 +100,7 @@ async def test_nginx_serves_live_sites_by_host(nginx: str, admin: Api, stack: St
     # A new deployment shows at once, and a rollback too.
     second = await admin.commit({"index.md": "# Second edition\n"})
     new = await admin.deploy(site["id"])
-    assert (await deploy_one(pool, stack.storage, uuid.UUID(new["id"]))).status == "deployed"
+    assert (await deploy_one(database, stack.storage, uuid.UUID(new["id"]))).status == "deployed"
     status, headers, body = await fetch(nginx, "/", "book.example")
     assert b"Second edition" in body and headers["X-OpenBook-Commit"] == second
     await admin.call("POST", f"/api/sites/{site['id']}/live", 200, json={"deployment_id": old["id"]})

@@ -34,21 +34,21 @@ def assert_live_complete(site_dir: Path) -> None:
     assert (site_dir / target / "index.html").is_file()
 
 
-async def assert_all_terminal(pool: Any) -> dict[str, int]:
-    rows = await pool.fetch("SELECT status, count(*) AS n FROM deployments GROUP BY status")
+async def assert_all_terminal(sql: Any) -> dict[str, int]:
+    rows = await sql.fetch("SELECT status, count(*) AS n FROM deployments GROUP BY status")
     counts = {r["status"]: r["n"] for r in rows}
     assert not counts.get("pending") and not counts.get("building"), counts
     return counts
 
 
-async def wait_all_terminal(pool: Any, timeout: float) -> dict[str, int]:
+async def wait_all_terminal(sql: Any, timeout: float) -> dict[str, int]:
     deadline = time.monotonic() + timeout
     while True:
-        left = await pool.fetchval("SELECT count(*) FROM deployments WHERE status IN ('pending', 'building')")
+        left = await sql.fetchval("SELECT count(*) FROM deployments WHERE status IN ('pending', 'building')")
         if left == 0:
-            return await assert_all_terminal(pool)
+            return await assert_all_terminal(sql)
         if time.monotonic() > deadline:
-            rows = await pool.fetch("SELECT id, status, attempts, lease_owner, lease_until FROM deployments"
+            rows = await sql.fetch("SELECT id, status, attempts, lease_owner, lease_until FROM deployments"
                                     " WHERE status IN ('pending', 'building')")
             raise AssertionError(f"{left} deployment(s) stuck: {[dict(r) for r in rows]}")
         await asyncio.sleep(0.2)
@@ -80,7 +80,7 @@ async def keep_deploying(api: Api, site_id: str, every_s: float,
 
 @pytest.mark.slow
 async def test_kill_9_mid_build_twenty_times(admin: Api, workers: StartWorker,
-                                             stack: Stack, pool: Any) -> None:
+                                             stack: Stack, sql: Any) -> None:
     rng = random.Random(7)
     await admin.commit(big_book(200))
     site = await admin.site()
@@ -95,23 +95,23 @@ async def test_kill_9_mid_build_twenty_times(admin: Api, workers: StartWorker,
             worker = workers("w1" if round_no % 4 else f"w{round_no}")
             if rng.random() < 0.8:
                 deadline = time.monotonic() + 10
-                while time.monotonic() < deadline and not await pool.fetchval(building_by, worker.name):
+                while time.monotonic() < deadline and not await sql.fetchval(building_by, worker.name):
                     await asyncio.sleep(0.01)
                 await asyncio.sleep(rng.uniform(0, 0.15))
             else:
                 await asyncio.sleep(rng.uniform(0.2, 1.5))
-            if await pool.fetchval(building_by, worker.name):
+            if await sql.fetchval(building_by, worker.name):
                 kills_during_build += 1
             worker.kill9()
             assert_live_complete(site_dir)
     final = workers("w1")
-    counts = await wait_all_terminal(pool, 90)
+    counts = await wait_all_terminal(sql, 90)
     assert_live_complete(site_dir)
     print(f"kills during a build: {kills_during_build}/20, deployments: {len(created)}, outcome: {counts}")
     assert kills_during_build >= 8, kills_during_build
     assert len(created) >= 15 and counts.get("deployed", 0) >= len(created) // 2, (len(created), counts)
     # Live is the newest deployed deployment.
-    newest = await pool.fetchval("SELECT commit_id FROM deployments WHERE status = 'deployed'"
+    newest = await sql.fetchval("SELECT commit_id FROM deployments WHERE status = 'deployed'"
                                  " ORDER BY created_at DESC LIMIT 1")
     assert os.readlink(site_dir / "live") == newest
     assert final.alive()
@@ -123,7 +123,7 @@ async def test_kill_9_mid_build_twenty_times(admin: Api, workers: StartWorker,
 
 
 async def test_two_workers_process_each_deployment_once(admin: Api, workers: StartWorker,
-                                                        pool: Any, stack: Stack) -> None:
+                                                        sql: Any, stack: Stack) -> None:
     await admin.commit(big_book(40))
     site = await admin.site()
     ids = []
@@ -140,7 +140,7 @@ async def test_two_workers_process_each_deployment_once(admin: Api, workers: Sta
         builders.append(building[0]["reason"].split()[-1])
         assert dep["attempts"] == 1
     assert set(builders) == {"alpha", "beta"}, builders
-    finished = await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'deployment.finished'")
+    finished = await sql.fetchval("SELECT count(*) FROM audit_log WHERE action = 'deployment.finished'")
     assert finished == len(ids)
     assert first.terminate() == 0 and second.terminate() == 0
 
@@ -154,7 +154,7 @@ def private_dir() -> Any:
     shutil.rmtree(path, ignore_errors=True)
 
 
-async def test_redis_killed_and_restarted_empty(aiohttp_client: Any, stack: Stack, pool: Any, ws: uuid.UUID,
+async def test_redis_killed_and_restarted_empty(aiohttp_client: Any, stack: Stack, sql: Any, ws: uuid.UUID,
                                                 token: Callable[..., Headers], workers: StartWorker,
                                                 private_dir: Path) -> None:
     from openbook.api.app import create_app
@@ -173,7 +173,7 @@ async def test_redis_killed_and_restarted_empty(aiohttp_client: Any, stack: Stac
             await asyncio.sleep(2.0)  # deployments keep being accepted meanwhile
             servers.append(RedisServer(private_dir / "redis", port=servers[0].port).start())
             await asyncio.sleep(1.5)
-        counts = await wait_all_terminal(pool, 60)
+        counts = await wait_all_terminal(sql, 60)
         assert counts == {"deployed": len(created)}, counts
         assert len(created) >= 15
     finally:
@@ -186,7 +186,7 @@ async def test_postgres_restarted_under_worker_and_api(aiohttp_client: Any, stac
                                                        private_dir: Path) -> None:
     from openbook.api.app import create_app
     from openbook.config import DatabaseSettings
-    from openbook.db.pool import create_pool
+    from openbook.db.database import Database
     from openbook.db.workspaces import create_workspace
     from tests.pipeline.conftest import JWT_SECRET
 
@@ -194,7 +194,7 @@ async def test_postgres_restarted_under_worker_and_api(aiohttp_client: Any, stac
     try:
         apply_migrations(pg.dsn)
         stack.dsn = pg.dsn
-        local = await create_pool(DatabaseSettings(dsn=pg.dsn, pool_min=1, pool_max=2))
+        local = await Database.open(DatabaseSettings(dsn=pg.dsn, pool_min=1, pool_max=2))
         workspace = await create_workspace(local, "pgrestart", "pg restart")
         await local.close()
         settings = stack.settings()
@@ -215,6 +215,9 @@ async def test_postgres_restarted_under_worker_and_api(aiohttp_client: Any, stac
         resp = await client.post("/api/deployments", json={"site_id": site["id"]}, headers=headers)
         assert resp.status == 503 and "Traceback" not in await resp.text()
         assert (await resp.json())["error"]["code"] == "unavailable"
+        assert int(resp.headers["Retry-After"]) > 0
+        health = await client.get("/health")
+        assert health.status == 500 and (await health.json())["failed"] == ["postgres"]
         pg.start()
         deadline = time.monotonic() + 30
         while True:
@@ -227,5 +230,7 @@ async def test_postgres_restarted_under_worker_and_api(aiohttp_client: Any, stac
         done = await api.wait_terminal([first["id"], second["id"]], 60)
         assert {d["status"] for d in done.values()} == {"deployed"}, (done, worker.output()[-3000:])
         assert worker.alive()
+        health = await client.get("/health")
+        assert health.status == 200, await health.text()
     finally:
         pg.stop("immediate")

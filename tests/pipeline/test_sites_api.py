@@ -75,11 +75,11 @@ async def test_roles(client: Any, token: Callable[..., Headers], ws: uuid.UUID, 
 
 
 async def test_other_workspace_sees_404(admin: Api, client: Any, token: Callable[..., Headers],
-                                        pool: Any) -> None:
+                                        database: Any) -> None:
     from openbook.db.workspaces import create_workspace
 
     site = await admin.site()
-    other_ws = await create_workspace(pool, f"o-{uuid.uuid4().hex[:8]}", "other")
+    other_ws = await create_workspace(database, f"o-{uuid.uuid4().hex[:8]}", "other")
     other = Api(client, token(other_ws.id, "admin"))
     for method, path, body in [
         ("GET", f"/api/sites/{site['id']}", None),
@@ -96,7 +96,7 @@ async def test_other_workspace_sees_404(admin: Api, client: Any, token: Callable
 
 
 async def test_domains_lifecycle_and_host_links(admin: Api, client: Any, token: Callable[..., Headers],
-                                                pool: Any, stack: Stack) -> None:
+                                                database: Any, stack: Stack) -> None:
     from openbook.db.workspaces import create_workspace
 
     site = await admin.site()
@@ -112,7 +112,7 @@ async def test_domains_lifecycle_and_host_links(admin: Api, client: Any, token: 
     err = await admin.call("POST", f"/api/sites/{(await admin.site('two'))['id']}/domains", 409,
                            json={"hostname": "docs.example.com"})
     assert err["error"]["code"] == "conflict"
-    other_ws = await create_workspace(pool, f"o-{uuid.uuid4().hex[:8]}", "other")
+    other_ws = await create_workspace(database, f"o-{uuid.uuid4().hex[:8]}", "other")
     other = Api(client, token(other_ws.id, "admin"))
     other_site = await other.site("mine")
     other_domains = f"/api/sites/{other_site['id']}/domains"

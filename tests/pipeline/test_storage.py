@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from openbook.errors import InternalError
+from openbook.errors import InternalError, PublishFailed
 from openbook.fs import storage
 
 WS, SITE = uuid.uuid4(), uuid.uuid4()
@@ -96,7 +96,7 @@ def test_a_write_error_leaves_the_target_and_no_temp(tmp_path: Path) -> None:
     target = storage.site_dir(tmp_path, WS, SITE) / ("d" * 64)
     storage.publish(target, files("one"), "k1")
     # A file where a folder must go: the write fails like a full disk would, mid-build.
-    with pytest.raises(OSError):
+    with pytest.raises(PublishFailed):
         storage.publish(target, keyed([("x.html", b"x"), ("x.html/inner.html", b"y")]), "k2")
     assert (target / "index.html").read_bytes() == b"<h1>one</h1>"
     assert [p.name for p in target.parent.iterdir()] == [target.name]
@@ -115,7 +115,7 @@ def test_live_switch_is_a_rename_and_needs_a_complete_build(tmp_path: Path) -> N
     assert os.lstat(folder / "live").st_ino != link_inode  # a new link renamed over the old one
     assert storage.live_target(tmp_path, WS, SITE) == "2" * 64
     (folder / ("3" * 64)).mkdir()  # no manifest: not a finished build
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(PublishFailed):
         storage.switch_live(tmp_path, WS, SITE, "3" * 64)
     assert os.readlink(folder / "live") == "2" * 64
     assert not [p for p in folder.iterdir() if p.name.startswith(".tmp-")]
@@ -147,6 +147,6 @@ def test_never_writes_through_a_symlink(tmp_path: Path) -> None:
             os.symlink(outside, temp / "dir")
             yield "dir/evil.html", b"evil", "k-evil"
 
-    with pytest.raises(OSError):
+    with pytest.raises(PublishFailed):
         storage.publish(target, Sneaky(), "k")
     assert list(outside.iterdir()) == [] and not target.exists()

@@ -108,14 +108,14 @@ async def test_sigterm_finishes_current_deployment_and_exits_0(admin: Api, worke
     assert (await admin.wait_terminal([second["id"]], 60))[second["id"]]["status"] == "deployed"
 
 
-async def test_out_of_order_finish_keeps_newest_live(admin: Api, stack: Stack, pool: Any) -> None:
+async def test_out_of_order_finish_keeps_newest_live(admin: Api, stack: Stack, database: Any) -> None:
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
     older = await admin.deploy(site["id"])
     await admin.commit({"index.md": "# Newer\n"})
     newer = await admin.deploy(site["id"])
-    assert (await deploy_one(pool, stack.storage, uuid.UUID(newer["id"]))).status == "deployed"
-    assert (await deploy_one(pool, stack.storage, uuid.UUID(older["id"]))).status == "deployed"
+    assert (await deploy_one(database, stack.storage, uuid.UUID(newer["id"]))).status == "deployed"
+    assert (await deploy_one(database, stack.storage, uuid.UUID(older["id"]))).status == "deployed"
     live = stack.storage / ws_of(admin) / site["id"] / "live"
     assert os.readlink(live) == newer["commit"]
     got = await admin.call("GET", f"/api/sites/{site['id']}", 200)
@@ -123,12 +123,12 @@ async def test_out_of_order_finish_keeps_newest_live(admin: Api, stack: Stack, p
 
 
 async def test_poison_message_is_failed_dead_lettered_and_acked(admin: Api, workers: StartWorker,
-                                                                stack: Stack, pool: Any) -> None:
+                                                                stack: Stack, sql: Any) -> None:
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
     dep = await admin.deploy(site["id"])
     # As if five workers had died building it.
-    await pool.execute("UPDATE deployments SET attempts = 5, status = 'building', lease_owner = 'ghost',"
+    await sql.execute("UPDATE deployments SET attempts = 5, status = 'building', lease_owner = 'ghost',"
                        " lease_until = now() - interval '1 second' WHERE id = $1", uuid.UUID(dep["id"]))
     worker = workers("w1", "--burst")
     assert worker.wait(60) == 0, worker.output()
@@ -168,21 +168,21 @@ def test_bad_configuration_exits_2_naming_every_problem(stack: Stack) -> None:
     assert b"DB_DSN" in result.stderr and b"REDIS_DB" in result.stderr
 
 
-async def test_crash_between_commit_and_xadd_is_relayed(admin: Api, workers: StartWorker, pool: Any,
-                                                        stack: Stack) -> None:
-    from openbook.db.deployments import create_deployment
+async def test_crash_between_commit_and_xadd_is_relayed(admin: Api, workers: StartWorker, sql: Any,
+                                                        database: Any, stack: Stack) -> None:
+    from openbook.db.deployments import Deployments
 
     commit = await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
     # Committed with its outbox row, but the process "died" before XADD.
-    dep, _ = await create_deployment(pool, uuid.UUID(admin.workspace_id), "tester", uuid.UUID(site["id"]),
-                                     commit, "main")
+    dep, _ = await Deployments(database, uuid.UUID(admin.workspace_id)).create(
+        "tester", uuid.UUID(site["id"]), commit, "main")
     with stack.redis() as r:
         assert not r.exists("deployments_stream")
     workers("w1")  # its outbox relay sends the row after the grace period
     done = await admin.wait_terminal([str(dep.id)], 30)
     assert done[str(dep.id)]["status"] == "deployed"
-    assert await pool.fetchval("SELECT published_at IS NOT NULL FROM outbox WHERE deployment_id = $1", dep.id)
+    assert await sql.fetchval("SELECT published_at IS NOT NULL FROM outbox WHERE deployment_id = $1", dep.id)
 
 
 async def test_one_page_edit_reuses_everything_else_and_equals_a_full_build(admin: Api, workers: StartWorker,
