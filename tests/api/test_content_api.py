@@ -248,3 +248,18 @@ async def test_audit_log_is_append_only_in_the_database(admin_sql: Any, api: Any
     for sql in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log", "TRUNCATE audit_log"):
         with pytest.raises(asyncpg.PostgresError, match="append-only"):
             await admin_sql.execute(sql)
+
+
+async def test_a_blob_missing_from_the_store_is_corruption_not_a_missing_file(admin_sql: Any, api: Any,
+                                                                               h: Headers,
+                                                                               workspace_id: Any) -> None:
+    resp = await api.post("/api/branches/main/commits", headers=h, json={
+        "message": "m", "changes": [{"op": "put", "path": "a.md", "content": "lost soon\n"}]})
+    assert resp.status == 201
+    tree = await (await api.get("/api/refs/main/tree", headers=h)).json()
+    blob = tree["entries"][0]["hash"]
+    await admin_sql.execute("DELETE FROM objects WHERE workspace_id = $1 AND hash = $2", workspace_id, blob)
+    resp = await api.get("/api/refs/main/files/a.md", headers=h)
+    body = await resp.json()
+    assert resp.status == 500 and body["error"]["code"] == "corrupt_object", body
+    assert (await api.get("/api/refs/main/files/absent.md", headers=h)).status == 404

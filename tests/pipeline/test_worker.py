@@ -37,18 +37,14 @@ async def test_publish_end_to_end(admin: Api, workers: StartWorker, stack: Stack
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
     await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "book.example"})
-    latencies = []
     deployments = []
     for edition in range(3):
         if edition:
             await admin.commit({"guide/usage.md": f"# Usage, edition {edition}\n"})
-        started = time.monotonic()
         dep = await admin.deploy(site["id"])
         done = (await admin.wait_terminal([dep["id"]], 30))[dep["id"]]
-        latencies.append(time.monotonic() - started)
         assert done["status"] == "deployed", (done, worker.output())
         deployments.append(done)
-    print(f"POST -> deployed latency: {[round(x * 1000) for x in latencies]} ms")
 
     site_dir = stack.storage / ws_of(admin) / site["id"]
     live = site_dir / "live"
@@ -216,3 +212,37 @@ async def test_one_page_edit_reuses_everything_else_and_equals_a_full_build(admi
                                            for p in incremental.rglob("*") if p.is_file()} - {".openbook-manifest.json"}
     for f in full.files:
         assert f.data == (incremental / f.path).read_bytes(), f.path
+
+
+async def test_a_renderer_bug_fails_the_deployment_as_openbook_fault(admin: Api, stack: Stack, database: Any,
+                                                                     monkeypatch: Any) -> None:
+    from openbook.worker import build as build_module
+    from openbook.worker.deploy import OUR_FAULT
+
+    def broken_renderer(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("a bug of ours")
+
+    await admin.commit(SAMPLE_BOOK)
+    site = await admin.site()
+    dep = await admin.deploy(site["id"])
+    monkeypatch.setattr(build_module, "build_site", broken_renderer)  # fault injection into our own code
+    result = await deploy_one(database, stack.storage, uuid.UUID(dep["id"]))
+    assert result.status == "failed"
+    got = await admin.deployment(dep["id"])
+    assert got["error"].startswith(OUR_FAULT) and "KeyError" in got["error"]
+    assert got["conditions"][-1]["reason"] == "internal error"
+
+
+async def test_a_corrupt_manifest_of_the_live_build_fails_loudly(admin: Api, stack: Stack, database: Any) -> None:
+    await admin.commit(SAMPLE_BOOK)
+    site = await admin.site()
+    first = await admin.deploy(site["id"])
+    assert (await deploy_one(database, stack.storage, uuid.UUID(first["id"]))).status == "deployed"
+    live = stack.storage / ws_of(admin) / site["id"] / "live"
+    (live / ".openbook-manifest.json").write_text("{not json")
+    await admin.commit({"index.md": "# Changed\n"})
+    second = await admin.deploy(site["id"])
+    assert (await deploy_one(database, stack.storage, uuid.UUID(second["id"]))).status == "failed"
+    error = (await admin.deployment(second["id"]))["error"]
+    assert ".openbook-manifest.json is corrupt" in error
+    assert os.readlink(live) == first["commit"]
