@@ -9,6 +9,7 @@ migration 0004), and docs/ops/security.md says why each exists:
     outbox-relay      re-send unpublished outbox rows, re-queue unfinished deployments
     worker-claim      find which workspace a deployment id from the stream belongs to
     hosts-reconcile   rebuild every `_hosts/<hostname>` link at worker start
+    webhook-delivery  send the webhook deliveries that are due, whoever's they are
     backup            pg_dump, run by an operator (docs/ops/backup.md), never by OpenBook
 """
 
@@ -61,4 +62,5 @@ Scope = Tenant | SystemPath
 OUTBOX_RELAY = SystemPath("outbox-relay")
 WORKER_CLAIM = SystemPath("worker-claim")
 HOSTS_RECONCILE = SystemPath("hosts-reconcile")
-SYSTEM_PATHS = (OUTBOX_RELAY, WORKER_CLAIM, HOSTS_RECONCILE)
+WEBHOOK_DELIVERY = SystemPath("webhook-delivery")
+SYSTEM_PATHS = (OUTBOX_RELAY, WORKER_CLAIM, HOSTS_RECONCILE, WEBHOOK_DELIVERY)

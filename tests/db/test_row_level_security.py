@@ -15,7 +15,8 @@ from openbook.db.workspaces import create_workspace
 from openbook.dev.stack import PG_DATABASE, PostgresServer
 from openbook.errors import ConfigError
 
-TENANT_TABLES = ("objects", "branches", "audit_log", "sites", "domains", "deployments")
+TENANT_TABLES = ("objects", "branches", "audit_log", "sites", "domains", "deployments", "previews", "webhooks",
+                 "webhook_deliveries", "webhook_attempts")
 
 
 async def two_workspaces(db: Database) -> tuple[uuid.UUID, uuid.UUID]:
