@@ -8,13 +8,12 @@ from openbook.store.objects import ObjectId, RawObject
 
 
 class MemoryObjectSource:
-    """Objects kept in a dict; `calls` counts `get_many` round trips."""
+    """Objects kept in a dict."""
 
-    __slots__ = ("calls", "objects")
+    __slots__ = ("objects",)
 
     def __init__(self, objects: Mapping[ObjectId, RawObject] | None = None) -> None:
         self.objects: dict[ObjectId, RawObject] = dict(objects or {})
-        self.calls = 0
 
     def put(self, obj: RawObject) -> ObjectId:
         """Store `obj` (idempotent) and return its id."""
@@ -32,6 +31,5 @@ class MemoryObjectSource:
 
     async def get_many(self, ids: Collection[ObjectId]) -> Mapping[ObjectId, RawObject]:
         """The stored objects among `ids`."""
-        self.calls += 1
         objs = self.objects
         return {i: objs[i] for i in ids if i in objs}

@@ -18,7 +18,6 @@ from openbook.store.objects import (
     EMPTY_TREE,
     EMPTY_TREE_OBJECT,
     Commit,
-    Leaf,
     Node,
     ObjectId,
     RawObject,
@@ -177,8 +176,3 @@ class Reader:
         """Several commits in one batch; raises like `commit`."""
         await self._load(ids)
         return [await self.commit(i) for i in ids]
-
-
-def empty_leaf() -> Leaf:
-    """A fresh, empty leaf node."""
-    return Leaf({})

@@ -47,11 +47,6 @@ class PendingObjects:
         self.objects[oid] = obj
         return oid
 
-    def add_with_id(self, oid: ObjectId, obj: RawObject) -> ObjectId:
-        """Record `obj` whose id the caller already computed."""
-        self.objects[oid] = obj
-        return oid
-
     def __contains__(self, oid: object) -> bool:
         return oid in self.objects
 

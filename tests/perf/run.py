@@ -13,7 +13,7 @@ from openbook.config import DatabaseSettings
 from openbook.db.database import Database
 from openbook.db.migrate import apply_migrations
 from openbook.dev.stack import PostgresServer
-from tests.perf import bench_pipeline, bench_render, bench_store
+from tests.perf import bench_merge, bench_pipeline, bench_render, bench_store
 
 
 def print_table(title: str, rows: list[bench_store.Row]) -> None:
@@ -38,6 +38,7 @@ def main() -> int:
     os.chmod(base, 0o755)
     pg = PostgresServer(base / "pg").start()
     try:
+        bench_merge.print_rows(bench_merge.run())
         apply_migrations(pg.dsn)
         print_table("Content store (server-side time, median) vs git on the same files",
                     asyncio.run(store_bench(pg.dsn)))

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from openbook.store.diff import DiffEntry, diff_trees
-from openbook.store.memory import MemoryObjectSource
 from openbook.store.objects import EMPTY_TREE, LEAF_MAX, blob
 from openbook.store.trees import Change, apply_changes
 
@@ -24,12 +23,12 @@ async def test_diff_statuses_sorted(repo: Repo) -> None:
     assert [d.status for d in await diff_trees(repo.src, a, EMPTY_TREE)] == ["deleted"] * 5
 
 
-async def test_diff_in_big_folder_reads_only_changed_buckets() -> None:
-    src = MemoryObjectSource()
-    root, _ = await _big_dir(src, 100_000)
+async def test_diff_in_big_folder_reads_only_changed_buckets(repo: Repo) -> None:
+    src = repo.src
+    root, _ = await _big_dir(repo, 100_000)
     changes = [Change.put(f"f{i:06d}.md", b"new") for i in range(0, 100_000, 10_000)]
     new, objs = await apply_changes(src, root, changes)
-    src.put_many(objs)
+    await repo.put_many(objs)
     src.calls = 0
     diff = await diff_trees(src, root, new)
     assert [d.path for d in diff] == sorted(c.path for c in changes)

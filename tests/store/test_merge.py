@@ -4,7 +4,6 @@ from collections.abc import Mapping
 
 import pytest
 
-from openbook.store.memory import MemoryObjectSource
 from openbook.store.merge import Conflict, Strategy, merge_commits, merge_trees
 from openbook.store.objects import EMPTY_TREE, LEAF_MAX, ObjectId, TNode, blob
 from openbook.store.reader import Reader
@@ -34,7 +33,7 @@ async def test_clean_merge_combines_both_sides(repo: Repo) -> None:
     )
     result = await merge_trees(repo.src, b, o, t)
     assert result.conflicts == [] and result.tree is not None
-    repo.src.put_many(result.new_objects)
+    await repo.put_many(result.new_objects)
     assert await repo.files(result.tree) == {
         "keep": b"k", "o": b"2", "t": b"2", "same": b"2", "text": b"one\n2\n3\nfour\n",
         "new/o": b"o", "new/t": b"t",
@@ -86,7 +85,7 @@ async def test_each_conflict_kind(
     for strategy, side in (("ours", o), ("theirs", t)):
         r = await merge_trees(repo.src, b, o, t, strategy)  # type: ignore[arg-type]
         assert r.conflicts == [] and r.tree is not None
-        repo.src.put_many(r.new_objects)
+        await repo.put_many(r.new_objects)
         want = await repo.files(side)
         if label == "dir deleted/modified" and strategy == "theirs":
             want.pop("d/g")  # ours deleted it and theirs left it alone: a clean deletion
@@ -103,7 +102,7 @@ async def test_strategies_resolve_conflicts_but_keep_clean_changes(repo: Repo) -
     ours = await merge_trees(repo.src, b, o, t, "ours")
     theirs = await merge_trees(repo.src, b, o, t, "theirs")
     assert ours.tree and theirs.tree
-    repo.src.put_many({**ours.new_objects, **theirs.new_objects})
+    await repo.put_many({**ours.new_objects, **theirs.new_objects})
     assert await repo.files(ours.tree) == {"c": b"ours", "x": b"2", "y": b"2"}
     assert await repo.files(theirs.tree) == {"x": b"2", "y": b"2"}  # their deletion wins
     with pytest.raises(ValueError):
@@ -121,15 +120,15 @@ async def test_conflicts_are_all_reported_sorted(repo: Repo) -> None:
     assert [c.path for c in result.conflicts] == ["a/b", "z"]
 
 
-async def _apply(src: MemoryObjectSource, root: ObjectId, changes: list[Change]) -> ObjectId:
-    new, objs = await apply_changes(src, root, changes)
-    src.put_many(objs)
+async def _apply(repo: Repo, root: ObjectId, changes: list[Change]) -> ObjectId:
+    new, objs = await apply_changes(repo.src, root, changes)
+    await repo.put_many(objs)
     return new
 
 
-async def test_merge_in_100k_folder_touches_only_changed_buckets() -> None:
-    src = MemoryObjectSource()
-    base, _ = await _big_dir(src, 100_000)
+async def test_merge_in_100k_folder_touches_only_changed_buckets(repo: Repo) -> None:
+    src = repo.src
+    base, _ = await _big_dir(repo, 100_000)
     name = "f{:06d}.md".format
     ours_ch = [Change.put(name(i), b"o") for i in range(0, 2000, 20)] + [
         Change.put(f"o{i}", b"+") for i in range(20)
@@ -138,13 +137,13 @@ async def test_merge_in_100k_folder_touches_only_changed_buckets() -> None:
         Change.delete(name(i)) for i in range(5, 185, 2)
     ]
     same = [Change.put(name(3), b"same")]
-    ours = await _apply(src, base, ours_ch + same)
-    theirs = await _apply(src, base, theirs_ch + same)
+    ours = await _apply(repo, base, ours_ch + same)
+    theirs = await _apply(repo, base, theirs_ch + same)
     src.calls = 0
     result = await merge_trees(src, base, ours, theirs)
     assert result.conflicts == [] and result.tree is not None
     assert src.calls <= 8
-    assert await _apply(src, base, ours_ch + theirs_ch + same) == result.tree  # counts and shape exact
+    assert await _apply(repo, base, ours_ch + theirs_ch + same) == result.tree  # counts and shape exact
     node = await Reader(src).node(result.tree)
     assert isinstance(node, TNode) and node.count == 100_000 + 20 - 90
 
@@ -191,7 +190,7 @@ async def test_criss_cross_keeps_inner_conflicts(repo: Repo) -> None:
     assert again == result
     r = await merge_commits(repo.src, a, b, "theirs")
     assert r.tree is not None
-    repo.src.put_many(r.new_objects)
+    await repo.put_many(r.new_objects)
     assert await repo.files(r.tree) == {"f": b"Y\n", "g": b"g\n", "a": b"a", "b": b"b"}
     # The virtual base (and its marker blob) is not part of what must be written.
     assert all(obj.kind != "blob" for obj in r.new_objects.values())
@@ -201,7 +200,7 @@ async def test_criss_cross_agreement_is_clean(repo: Repo) -> None:
     a, b = await _criss_cross(repo, b"same\n", b"same\n")
     result = await merge_commits(repo.src, a, b)
     assert result.conflicts == [] and result.tree is not None
-    repo.src.put_many(result.new_objects)
+    await repo.put_many(result.new_objects)
     assert await repo.files(result.tree) == {"f": b"same\n", "g": b"g\n", "a": b"a", "b": b"b"}
 
 
@@ -210,7 +209,7 @@ async def test_merge_commits_without_common_ancestor_uses_empty_base(repo: Repo)
     b = await repo.commit([], {"b": b"b", "s": b"same"})
     result = await merge_commits(repo.src, a.id, b.id)
     assert result.bases == [] and result.tree is not None
-    repo.src.put_many(result.new_objects)
+    await repo.put_many(result.new_objects)
     assert await repo.files(result.tree) == {"a": b"a", "b": b"b", "s": b"same"}
     c = await repo.commit([], {"s": b"other"})
     clash = await merge_commits(repo.src, a.id, c.id)

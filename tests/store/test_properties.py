@@ -1,4 +1,9 @@
-"""Property tests on random three-way situations and random histories."""
+"""Property tests on random three-way situations and random histories.
+
+They run many examples on the memory source; the three-way property also runs
+on PostgreSQL with fewer examples (each example there is a fresh workspace and
+real round trips, ~10x slower).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from openbook.store.commits import merge_bases
 from openbook.store.merge import merge_commits, merge_trees
 from openbook.store.objects import LEAF_MAX
 
-from .conftest import Repo
+from .conftest import NewBackend, Repo
 
 T = TypeVar("T")
 
@@ -27,6 +32,7 @@ EDITS = st.dictionaries(st.sampled_from(PATHS), st.one_of(st.none(), LINES), max
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+PG_SETTINGS = settings(SETTINGS, max_examples=25)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -43,57 +49,70 @@ def _apply(files: dict[str, bytes], edits: dict[str, bytes | None]) -> dict[str,
     return out
 
 
-async def _trees(base: dict[str, bytes], ours: dict[str, bytes], theirs: dict[str, bytes]) -> tuple[Any, ...]:
-    repo = Repo()
-    b = await repo.tree({**BIG, **base})
-    o = await repo.tree({**BIG, **ours})
-    t = await repo.tree({**BIG, **theirs})
-    return repo, b, o, t
+async def check_three_way(
+    repo: Repo, base_files: dict[str, bytes], eo: dict[str, bytes | None], et: dict[str, bytes | None]
+) -> None:
+    ours_files, theirs_files = _apply(base_files, eo), _apply(base_files, et)
+    b = await repo.tree({**BIG, **base_files})
+    o = await repo.tree({**BIG, **ours_files})
+    t = await repo.tree({**BIG, **theirs_files})
+    r1 = await merge_trees(repo.src, b, o, t)
+    r2 = await merge_trees(repo.src, b, o, t)
+    assert r1 == r2  # deterministic
+    swapped = await merge_trees(repo.src, b, t, o)
+    assert [c.path for c in swapped.conflicts] == [c.path for c in r1.conflicts]
+    if r1.tree is not None:
+        assert swapped.tree == r1.tree
+        await repo.put_many(r1.new_objects)
+        merged = await repo.files(r1.tree)
+        # The result is canonical: the same files built from scratch give the same hash.
+        assert await repo.tree(merged) == r1.tree
+        for p in set(PATHS):
+            bo, oo, to = base_files.get(p), ours_files.get(p), theirs_files.get(p)
+            if oo == to:
+                assert merged.get(p) == oo
+            elif bo == oo:
+                assert merged.get(p) == to
+            elif bo == to:
+                assert merged.get(p) == oo
+    else:
+        assert r1.conflicts
+    # Merging with an ancestor changes nothing and never conflicts.
+    assert (await merge_trees(repo.src, b, o, b)).tree == o
+    assert (await merge_trees(repo.src, b, b, t)).tree == t
+    # Strategies never conflict; each side wins where both changed.
+    for strategy, side in (("ours", ours_files), ("theirs", theirs_files)):
+        r = await merge_trees(repo.src, b, o, t, strategy)  # type: ignore[arg-type]
+        assert r.conflicts == [] and r.tree is not None
+        await repo.put_many(r.new_objects)
+        merged = await repo.files(r.tree)
+        for c in r1.conflicts:
+            assert merged.get(c.path) == side.get(c.path)
 
 
 @SETTINGS
 @given(FILES, EDITS, EDITS)
-def test_three_way_merge_properties(
-    base_files: dict[str, bytes], eo: dict[str, bytes | None], et: dict[str, bytes | None]
+def test_three_way_merge_properties_on_memory(
+    memory_backends: NewBackend,
+    base_files: dict[str, bytes],
+    eo: dict[str, bytes | None],
+    et: dict[str, bytes | None],
 ) -> None:
-    ours_files, theirs_files = _apply(base_files, eo), _apply(base_files, et)
-
     async def check() -> None:
-        repo, b, o, t = await _trees(base_files, ours_files, theirs_files)
-        r1 = await merge_trees(repo.src, b, o, t)
-        r2 = await merge_trees(repo.src, b, o, t)
-        assert r1 == r2  # deterministic
-        swapped = await merge_trees(repo.src, b, t, o)
-        assert [c.path for c in swapped.conflicts] == [c.path for c in r1.conflicts]
-        if r1.tree is not None:
-            assert swapped.tree == r1.tree
-            repo.src.put_many(r1.new_objects)
-            merged = await repo.files(r1.tree)
-            # The result is canonical: the same files built from scratch give the same hash.
-            assert await repo.tree(merged) == r1.tree
-            for p in set(PATHS):
-                bo, oo, to = base_files.get(p), ours_files.get(p), theirs_files.get(p)
-                if oo == to:
-                    assert merged.get(p) == oo
-                elif bo == oo:
-                    assert merged.get(p) == to
-                elif bo == to:
-                    assert merged.get(p) == oo
-        else:
-            assert r1.conflicts
-        # Merging with an ancestor changes nothing and never conflicts.
-        assert (await merge_trees(repo.src, b, o, b)).tree == o
-        assert (await merge_trees(repo.src, b, b, t)).tree == t
-        # Strategies never conflict; each side wins where both changed.
-        for strategy, side in (("ours", ours_files), ("theirs", theirs_files)):
-            r = await merge_trees(repo.src, b, o, t, strategy)  # type: ignore[arg-type]
-            assert r.conflicts == [] and r.tree is not None
-            repo.src.put_many(r.new_objects)
-            merged = await repo.files(r.tree)
-            for c in r1.conflicts:
-                assert merged.get(c.path) == side.get(c.path)
+        await check_three_way(Repo(await memory_backends()), base_files, eo, et)
 
     run(check())
+
+
+@PG_SETTINGS
+@given(FILES, EDITS, EDITS)
+async def test_three_way_merge_properties_on_postgres(
+    postgres_backends: NewBackend,
+    base_files: dict[str, bytes],
+    eo: dict[str, bytes | None],
+    et: dict[str, bytes | None],
+) -> None:
+    await check_three_way(Repo(await postgres_backends()), base_files, eo, et)
 
 
 @SETTINGS
@@ -104,11 +123,11 @@ def test_three_way_merge_properties(
     st.integers(0, 2),
     st.integers(0, 2),
 )
-def test_random_histories_merge_deterministically(
-    steps: list[tuple[int, int, int, dict[str, bytes | None]]], i: int, j: int
+def test_random_histories_merge_deterministically_on_memory(
+    memory_backends: NewBackend, steps: list[tuple[int, int, int, dict[str, bytes | None]]], i: int, j: int
 ) -> None:
     async def check() -> None:
-        repo = Repo()
+        repo = Repo(await memory_backends())
         root = await repo.commit([], {})
         # Three branches that commit and merge each other's current or older
         # heads at random, which makes criss-cross histories.
@@ -120,7 +139,7 @@ def test_random_histories_merge_deterministically(
             if other != who and theirs.id != head.id:
                 r = await merge_commits(repo.src, head.id, theirs.id, "theirs")
                 assert r.tree is not None and r.conflicts == []
-                repo.src.put_many(r.new_objects)
+                await repo.put_many(r.new_objects)
                 head = await repo.commit([head, theirs], tree=r.tree)
                 contents[head.id] = await repo.files(head.tree)
             new = _apply(contents[head.id], edits)
@@ -136,7 +155,7 @@ def test_random_histories_merge_deterministically(
         for strategy in ("ours", "theirs"):
             r = await merge_commits(repo.src, a, b, strategy)  # type: ignore[arg-type]
             assert r.conflicts == [] and r.tree is not None
-            repo.src.put_many(r.new_objects)
+            await repo.put_many(r.new_objects)
         if a == b or b in bases:  # merging an ancestor: nothing to do
             assert r1.tree == heads[i].tree
 

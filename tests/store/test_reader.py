@@ -1,4 +1,4 @@
-"""The ObjectSource contract on both implementations, and the batching reader."""
+"""The ObjectSource contract on both implementations (and the pending overlay), and the batching reader."""
 
 from __future__ import annotations
 
@@ -13,15 +13,10 @@ from openbook.store.objects import ObjectId, RawObject, blob
 from openbook.store.reader import Reader, gather_all
 from openbook.store.source import ObjectSource, PendingObjects
 
+from .conftest import NewBackend, Repo
+
 A, B = blob(b"a"), blob(b"b")
 MISSING = ObjectId("f" * 64)
-
-
-def _memory() -> ObjectSource:
-    src = MemoryObjectSource()
-    src.put(A)
-    src.put(B)
-    return src
 
 
 def _overlay() -> ObjectSource:
@@ -32,12 +27,35 @@ def _overlay() -> ObjectSource:
     return pending
 
 
-@pytest.mark.parametrize("make", [_memory, _overlay])
-async def test_source_contract(make: object) -> None:
-    src = make()  # type: ignore[operator]
+async def _contract(src: ObjectSource) -> None:
     got = await src.get_many([A.id, B.id, MISSING])
     assert dict(got) == {A.id: A, B.id: B}
     assert await src.get_many([]) == {}
+    assert dict(await src.get_many([B.id, B.id])) == {B.id: B}
+
+
+async def test_source_contract(repo: Repo) -> None:
+    await repo.put_many([A, B])
+    await repo.put_many([A])  # writes are idempotent
+    await _contract(repo.src)
+
+
+async def test_overlay_keeps_the_source_contract() -> None:
+    await _contract(_overlay())
+
+
+async def test_reads_on_one_source_see_its_writes_only(repo: Repo, backends: NewBackend) -> None:
+    other = Repo(await backends())
+    await other.put_many([A])
+    assert await repo.src.get_many([A.id]) == {}
+
+
+async def test_missing_reads_raise(repo: Repo) -> None:
+    reader = Reader(repo.src)
+    with pytest.raises(CorruptObject):
+        await reader.blob(MISSING)
+    with pytest.raises(NotFound):
+        await reader.commit(MISSING)
 
 
 class CountingSource:
@@ -67,12 +85,7 @@ async def test_concurrent_reads_are_batched() -> None:
     assert len(src.batches) == 1
 
 
-async def test_missing_and_failing_reads() -> None:
-    reader = Reader(MemoryObjectSource())
-    with pytest.raises(CorruptObject):
-        await reader.blob(MISSING)
-    with pytest.raises(NotFound):
-        await reader.commit(MISSING)
+async def test_failing_reads_fail_every_waiter() -> None:
     failing = Reader(CountingSource(MemoryObjectSource(), fail=True))
     with pytest.raises(RuntimeError, match="db down"):
         await gather_all(failing.blob(b.id) for b in (A, B))

@@ -6,8 +6,7 @@ import pytest
 
 from openbook.errors import CorruptObject, InvalidPath, NotFound
 from openbook.store import dirs
-from openbook.store.memory import MemoryObjectSource
-from openbook.store.objects import EMPTY_TREE, LEAF_MAX, ObjectId, TNode, TreeEntry, blob
+from openbook.store.objects import EMPTY_TREE, LEAF_MAX, Leaf, ObjectId, TNode, TreeEntry, blob, decode_node
 from openbook.store.reader import Reader
 from openbook.store.source import PendingObjects
 from openbook.store.trees import Change, apply_changes, list_dir, lookup, read_blob
@@ -107,7 +106,7 @@ async def test_k_changes_write_k_times_depth_objects(repo: Repo) -> None:
     assert kinds.count("blob") == 3
     assert kinds.count("tree") == 3 * 2 + 1  # each e-dir, each d-dir, the root
     assert repo.src.calls - calls <= 4  # one batched read per tree level
-    repo.src.put_many(objs)
+    await repo.put_many(objs)
     assert (await repo.files(new_root))["d2/e2/f0.md"] == b"new 2"
 
 
@@ -119,29 +118,29 @@ def _fake_entries(n: int, prefix: str = "f") -> dict[str, TreeEntry]:
     return out
 
 
-async def _big_dir(src: MemoryObjectSource, n: int) -> tuple[ObjectId, dict[str, TreeEntry]]:
+async def _big_dir(repo: Repo, n: int) -> tuple[ObjectId, dict[str, TreeEntry]]:
     """A root holding `n` files directly (entries point at blobs that need not exist)."""
-    pending = PendingObjects(src)
+    pending = PendingObjects(repo.src)
     entries = _fake_entries(n)
     ref, count = dirs.build(pending, 0, entries)
     assert ref is not None and count == n
-    src.put_many(pending.objects)
+    await repo.put_many(pending.objects)
     return ref, entries
 
 
-async def test_one_edit_in_100k_folder_rewrites_a_few_nodes() -> None:
-    src = MemoryObjectSource()
-    root, _ = await _big_dir(src, 100_000)
+async def test_one_edit_in_100k_folder_rewrites_a_few_nodes(repo: Repo) -> None:
+    src = repo.src
+    root, _ = await _big_dir(repo, 100_000)
     src.calls = 0
     new_root, objs = await apply_changes(src, root, [Change.put("f000042.md", b"changed")])
     assert sorted(o.kind for o in objs.values()) == ["blob", "tnode", "tnode", "tree"]
     assert src.calls <= 3  # root tnode, one inner tnode, one leaf
-    src.put_many(objs)
+    await repo.put_many(objs)
     assert await read_blob(src, new_root, "f000042.md") == b"changed"
     node = await Reader(src).node(new_root)
     assert isinstance(node, TNode) and node.count == 100_000
     added, objs = await apply_changes(src, new_root, [Change.put("zzz.md", b"z")])
-    src.put_many(objs)
+    await repo.put_many(objs)
     assert len(objs) <= 5
     assert isinstance(n := await Reader(src).node(added), TNode) and n.count == 100_001
 
@@ -169,29 +168,29 @@ async def test_split_is_history_independent_across_the_threshold(repo: Repo) -> 
     assert await repo.tree({n: n.encode() for n in names[LEAF_MAX - 10 :]}, small) == at_once
 
 
-async def test_deep_split_history_independence() -> None:
-    src = MemoryObjectSource()
-    root, entries = await _big_dir(src, 9000)  # depth-1 buckets hold ~281 > LEAF_MAX entries
+async def test_deep_split_history_independence(repo: Repo) -> None:
+    src = repo.src
+    root, entries = await _big_dir(repo, 9000)  # depth-1 buckets hold ~281 > LEAF_MAX entries
     names = sorted(entries)
     rng = random.Random(3)
     removed = rng.sample(names, 800)
     cur = root
     for chunk in range(0, 800, 200):
         cur, objs = await apply_changes(src, cur, [Change.delete(n) for n in removed[chunk : chunk + 200]])
-        src.put_many(objs)
+        await repo.put_many(objs)
     pending = PendingObjects(src)
     expected, _ = dirs.build(pending, 0, {n: e for n, e in entries.items() if n not in set(removed)})
     assert cur == expected
     back, objs = await apply_changes(src, cur, [Change.put(n, b"%d" % int(n[1:7])) for n in removed])
-    src.put_many(objs)
+    await repo.put_many(objs)
     assert back == root
 
 
 async def test_missing_object_is_corruption(repo: Repo) -> None:
-    root = await repo.tree({"a/b.md": b"b"})
-    entry = await lookup(repo.src, root, "a")
-    assert entry is not None
-    del repo.src.objects[entry.hash]
+    root, objs = await apply_changes(repo.src, EMPTY_TREE, [Change.put("a/b.md", b"b")])
+    top = decode_node(root, objs[root])
+    assert isinstance(top, Leaf)
+    await repo.put_many({oid: obj for oid, obj in objs.items() if oid != top.entries["a"].hash})
     with pytest.raises(CorruptObject):
         await read_blob(repo.src, root, "a/b.md")
     with pytest.raises(CorruptObject):
