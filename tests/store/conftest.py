@@ -53,18 +53,20 @@ def memory_backends() -> NewBackend:
 
 
 @pytest.fixture
-def postgres_backends(db_pool: Any) -> NewBackend:
+def postgres_backends(database: Any) -> NewBackend:
     """Fresh workspaces on the suite's PostgreSQL, read without the process-wide cache."""
     from openbook.db.objects import PgObjectSource, write_objects
+    from openbook.db.scopes import Tenant
     from openbook.db.workspaces import create_workspace
 
     async def make() -> Backend:
-        ws = await create_workspace(db_pool, f"store-{uuid.uuid4().hex[:12]}", "store contract")
+        ws = await create_workspace(database, f"store-{uuid.uuid4().hex[:12]}", "store contract")
 
         async def write(objs: Mapping[ObjectId, RawObject]) -> None:
-            await write_objects(db_pool, ws.id, objs)
+            async with database.transaction(Tenant(ws.id)) as tx:
+                await write_objects(tx, objs)
 
-        return Backend(PgObjectSource(db_pool, ws.id, cache=None), write)
+        return Backend(PgObjectSource(database, ws.id, cache=None), write)
 
     return make
 
