@@ -11,6 +11,7 @@ from aiohttp import web
 
 from openbook.api.auth import Permission, require
 from openbook.api.bodies import optional_str, query_int, read_json_object, required_str
+from openbook.api.deployments import sender, unlink_previews
 from openbook.api.keys import DATABASE
 from openbook.db.content import ContentRepository, Strategy, commit_json
 from openbook.errors import InvalidRequest
@@ -23,7 +24,8 @@ MAX_CHANGES = 100_000
 
 def _repo(request: web.Request, permission: Permission) -> tuple[ContentRepository, str]:
     who = require(request, permission)
-    return ContentRepository(request.app[DATABASE], who.workspace_id), who.sub
+    notify = sender(request.app, who.workspace_id)
+    return ContentRepository(request.app[DATABASE], who.workspace_id, notify=notify), who.sub
 
 
 def parse_changes(body: dict[str, Any]) -> list[Change]:
@@ -89,6 +91,14 @@ async def get_branches(request: web.Request) -> web.Response:
 async def get_branch(request: web.Request) -> web.Response:
     repo, _ = _repo(request, "read")
     return web.json_response((await repo.branch(request.match_info["name"])).to_json())
+
+
+async def delete_branch(request: web.Request) -> web.Response:
+    repo, actor = _repo(request, "write")
+    name = request.match_info["name"]
+    removed = await repo.delete_branch(name, actor)
+    await unlink_previews(request.app, repo.workspace_id, removed)
+    return web.json_response({"name": name, "deleted": True, "previews_removed": [p.key for p in removed]})
 
 
 async def create_commit(request: web.Request) -> web.Response:
@@ -168,6 +178,7 @@ def setup(app: web.Application) -> None:
     r.add_post(r"/api/branches/{name:.+}/commits", create_commit)
     r.add_get(r"/api/branches/{name:.+}/log", get_log)
     r.add_get(r"/api/branches/{name:.+}", get_branch)
+    r.add_delete(r"/api/branches/{name:.+}", delete_branch)
     r.add_get("/api/commits/{id}", get_commit)
     r.add_get(r"/api/refs/{ref:.+}/tree", get_tree)
     r.add_get(r"/api/refs/{ref:.+?}/files/{path:.+}", get_file)

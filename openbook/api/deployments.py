@@ -19,7 +19,8 @@ from openbook.api.bodies import optional_str, query_int, read_json_object, requi
 from openbook.api.keys import DATABASE, SETTINGS, STREAM
 from openbook.api.sites import path_uuid
 from openbook.db import deployments as rows
-from openbook.db.content import ContentRepository
+from openbook.db.content import ContentRepository, Notifier
+from openbook.db.previews import Preview
 from openbook.db.sites import Sites
 from openbook.errors import Conflict, InvalidRequest, NotFound, PublishFailed, Unavailable
 from openbook.fs import storage
@@ -27,6 +28,38 @@ from openbook.fs import storage
 log = logging.getLogger("openbook.api")
 
 PUBLISH_TIMEOUT_S = 1.0
+
+
+def sender(app: web.Application, workspace_id: uuid.UUID) -> Notifier:
+    """XADDs deployments right after their transaction committed (the outbox relay covers a failure)."""
+    deployments = rows.Deployments(app[DATABASE], workspace_id)
+
+    async def send(queued: list[rows.Queued]) -> None:
+        for q in queued:
+            try:
+                await asyncio.wait_for(app[STREAM].publish(str(q.deployment_id)), PUBLISH_TIMEOUT_S)
+                await deployments.mark_published(q.outbox_id)
+            except (Unavailable, TimeoutError) as exc:
+                # Committed already: the outbox relay sends it once Redis (or PostgreSQL) answers.
+                why = exc.message if isinstance(exc, Unavailable) else f"no answer within {PUBLISH_TIMEOUT_S:g}s"
+                log.warning("XADD after commit failed (%s); the outbox relay will send it", why,
+                            extra={"deployment_id": str(q.deployment_id)})
+
+    return send
+
+
+async def unlink_previews(app: web.Application, workspace_id: uuid.UUID, removed: list[Preview]) -> None:
+    """Remove the links of previews whose rows are gone (a failure is logged; the links then dangle)."""
+    root = app[SETTINGS].storage_path
+    if root is None:
+        return
+    sites = Sites(app[DATABASE], workspace_id)
+    for preview in removed:
+        try:
+            site = await sites.get(preview.site_id)
+            await asyncio.to_thread(storage.remove_preview, root, workspace_id, site.id, preview.key, site.domains)
+        except (PublishFailed, NotFound) as exc:
+            log.error("cannot remove preview %s: %s", preview.key, exc.message)
 
 
 def _uuid_field(raw: str, name: str) -> uuid.UUID:
@@ -50,16 +83,32 @@ async def create_deployment(request: web.Request) -> web.Response:
         # The site exists; an unknown ref is bad input, not a missing resource of this URL.
         raise InvalidRequest(exc.message, {"field": "ref", "ref": ref}) from exc
     deployments = rows.Deployments(db, who.workspace_id)
-    dep, outbox_id = await deployments.create(who.sub, site_id, commit.id, ref)
-    try:
-        await asyncio.wait_for(request.app[STREAM].publish(str(dep.id)), PUBLISH_TIMEOUT_S)
-        await deployments.mark_published(outbox_id)
-    except (Unavailable, TimeoutError) as exc:
-        # Committed already: the outbox relay sends it once Redis (or PostgreSQL) answers.
-        why = exc.message if isinstance(exc, Unavailable) else f"no answer within {PUBLISH_TIMEOUT_S:g}s"
-        log.warning("XADD after commit failed (%s); the outbox relay will send it", why,
-                    extra={"deployment_id": str(dep.id)})
+    branch = ref if ref != commit.id else None
+    dep, outbox_id = await deployments.create(who.sub, site_id, commit.id, ref, branch=branch)
+    await sender(request.app, who.workspace_id)([rows.Queued(dep.id, outbox_id)])
     return web.json_response({"id": str(dep.id), "status": dep.status, "commit": dep.commit_id}, status=202)
+
+
+async def commit_deployments(request: web.Request) -> web.Response:
+    who = require(request, "read")
+    deps = await rows.Deployments(request.app[DATABASE], who.workspace_id).of_commit(request.match_info["id"])
+    return web.json_response({"deployments": [d.to_json() for d in deps]})
+
+
+async def site_previews(request: web.Request) -> web.Response:
+    who = require(request, "read")
+    site_id = path_uuid(request, "id", "site")
+    site = await Sites(request.app[DATABASE], who.workspace_id).get(site_id)
+    found = await rows.Deployments(request.app[DATABASE], who.workspace_id).previews(site_id)
+    return web.json_response({"previews": [{
+        "branch": preview.branch,
+        "key": preview.key,
+        "deployment_id": None if preview.deployment_id is None else str(preview.deployment_id),
+        "status": None if newest is None else newest.status,
+        "newest_deployment_id": None if newest is None else str(newest.id),
+        "path": f"{who.workspace_id}/{site.id}/previews/{preview.key}",
+        "urls": [f"https://{preview.key}--{host}/" for host in site.domains],
+    } for preview, newest in found]})
 
 
 async def get_deployment(request: web.Request) -> web.Response:
@@ -79,7 +128,7 @@ async def list_deployments(request: web.Request) -> web.Response:
             site_id = uuid.UUID(raw)
         except ValueError:
             raise InvalidRequest("query parameter 'site_id' must be a uuid", {"field": "site_id"}) from None
-    deps = await rows.Deployments(request.app[DATABASE], who.workspace_id).list(site_id, limit)
+    deps = await rows.Deployments(request.app[DATABASE], who.workspace_id).recent(site_id, limit)
     return web.json_response({"deployments": [d.to_json() for d in deps]})
 
 
@@ -106,6 +155,11 @@ async def switch_live(request: web.Request) -> web.Response:
 
 
 def _document() -> None:
+    openapi.document("get", "/api/sites/{id}/previews", "The site's branch previews", role="reader",
+                     responses={200: "{previews: [{branch, key, deployment_id, status, path, urls}]}",
+                                404: "not_found"})
+    openapi.document("get", "/api/commits/{id}/deployments", "Every deployment built from a commit",
+                     role="reader", responses={200: "{deployments: [...]}"})
     openapi.document("post", "/api/deployments", "Deploy a ref (default: the site's branch)",
                      role="publisher",
                      body={"type": "object", "required": ["site_id"],
@@ -130,4 +184,6 @@ def setup(app: web.Application) -> None:
     r.add_get("/api/deployments", list_deployments)
     r.add_get("/api/deployments/{id}", get_deployment)
     r.add_post("/api/sites/{id}/live", switch_live)
+    r.add_get("/api/sites/{id}/previews", site_previews)
+    r.add_get("/api/commits/{id}/deployments", commit_deployments)
     _document()

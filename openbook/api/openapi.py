@@ -92,6 +92,8 @@ document("post", "/api/branches", "Create a branch", role="writer",
          responses={201: "created", 404: "from not found", 409: "already_exists"})
 document("get", "/api/branches", "List branches", role="reader")
 document("get", "/api/branches/{name}", "One branch", role="reader", responses={200: "OK", 404: "not_found"})
+document("delete", "/api/branches/{name}", "Delete a branch and its previews", role="writer",
+         responses={200: "deleted", 404: "not_found", 409: "conflict: a site publishes this branch"})
 document("post", "/api/branches/{name}/commits", "Commit changes to a branch", role="writer",
          body={"type": "object", "required": ["message", "changes"], "properties": {
              "message": {"type": "string"}, "expected_head": {"type": "string"},

@@ -21,15 +21,26 @@ from openbook.store.paths import validate_branch_name, validate_dir_path
 
 log = logging.getLogger("openbook.api")
 
-SITE_BODY = {
-    "type": "object", "required": ["name", "slug", "theme"],
-    "properties": {"name": {"type": "string"}, "slug": {"type": "string"}, "theme": {"type": "string"},
+SITE_PROPERTIES: dict[str, Any] = {"name": {"type": "string"}, "slug": {"type": "string"}, "theme": {"type": "string"},
                    "branch": {"type": "string", "default": "main"},
                    "root": {"type": "string", "description": "folder of the tree that holds the site"},
                    "settings": {"type": "object", "properties": {
                        "html": {"enum": ["escape", "sanitize", "trusted"]}, "strict": {"type": "boolean"},
-                       "base_url": {"type": "string"}, "params": {"type": "object"}}}},
-}
+                       "base_url": {"type": "string"}, "params": {"type": "object"}}},
+                   "auto_deploy": {"type": "boolean", "default": True,
+                                   "description": "deploy whenever the site's branch head moves"},
+                   "previews": {"type": "boolean", "default": False,
+                                "description": "deploy previews of every other branch on push"}}
+SITE_BODY = {"type": "object", "required": ["name", "slug", "theme"], "properties": SITE_PROPERTIES,
+             "additionalProperties": False}
+CREATE_FIELDS = frozenset(SITE_PROPERTIES)
+
+
+def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"field {name!r} must be true or false", {"field": name})
+    return value
 
 
 def path_uuid(request: web.Request, name: str, what: str) -> uuid.UUID:
@@ -60,14 +71,20 @@ def _theme(request: web.Request, theme: str) -> str:
 async def create_site(request: web.Request) -> web.Response:
     who = require(request, "admin")
     body = await read_json_object(request)
+    unknown = sorted(set(body) - CREATE_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(CREATE_FIELDS))}",
+                             {"fields": unknown})
     name = rows.validate_name(required_str(body, "name"))
     slug = rows.validate_slug(required_str(body, "slug"))
     theme = _theme(request, required_str(body, "theme"))
     branch = validate_branch_name(optional_str(body, "branch") or "main")
     root = _root(optional_str(body, "root"))
     settings = rows.validate_settings(body["settings"]) if body.get("settings") is not None else {}
+    auto_deploy, previews = _flag(body, "auto_deploy", True), _flag(body, "previews", False)
     site = await rows.Sites(request.app[DATABASE], who.workspace_id).create(
-        who.sub, name=name, slug=slug, theme=theme, branch=branch, root=root, settings=settings)
+        who.sub, name=name, slug=slug, theme=theme, branch=branch, root=root, settings=settings,
+        auto_deploy=auto_deploy, previews=previews)
     return web.json_response(site.to_json(), status=201)
 
 
@@ -90,13 +107,16 @@ async def update_site(request: web.Request) -> web.Response:
         changes["root"] = _root(required_str(body, "root"))
     if "settings" in body:
         changes["settings"] = rows.validate_settings(body["settings"])
+    for flag in ("auto_deploy", "previews"):
+        if flag in body:
+            changes[flag] = _flag(body, flag, False)
     site = await rows.Sites(request.app[DATABASE], who.workspace_id).update(who.sub, site_id, changes)
     return web.json_response(site.to_json())
 
 
 async def list_sites(request: web.Request) -> web.Response:
     who = require(request, "read")
-    sites = await rows.Sites(request.app[DATABASE], who.workspace_id).list()
+    sites = await rows.Sites(request.app[DATABASE], who.workspace_id).all()
     return web.json_response({"sites": [s.to_json() for s in sites]})
 
 
@@ -149,7 +169,7 @@ def _document() -> None:
                      responses={201: "the site", 409: "already_exists: the slug is taken"})
     openapi.document("patch", "/api/sites/{id}", "Change name, theme, branch, root or settings (next deployment)",
                      role="admin", body={"type": "object", "properties": {
-                         k: v for k, v in SITE_BODY["properties"].items() if k != "slug"}},  # type: ignore[attr-defined]
+                         k: v for k, v in SITE_PROPERTIES.items() if k != "slug"}},
                      responses={200: "the site", 404: "not_found"})
     openapi.document("get", "/api/sites", "List the workspace's sites", role="reader")
     openapi.document("get", "/api/sites/{id}", "One site, with live_deployment_id and domains", role="reader",

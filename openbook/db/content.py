@@ -15,9 +15,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from openbook.db import audit
+from openbook.db import audit, triggers, webhooks
 from openbook.db.branches import (
     Branch,
     branch_head,
@@ -27,7 +27,10 @@ from openbook.db.branches import (
     list_branches,
 )
 from openbook.db.database import Database
+from openbook.db.deployments import Queued, condition, preview_target
 from openbook.db.objects import PgObjectSource, write_objects
+from openbook.db.previews import Preview
+from openbook.db.previews import remove_branch as remove_previews
 from openbook.db.scopes import Tenant
 from openbook.errors import Conflict, CorruptObject, InvalidRequest, MergeConflict, NotFound, StaleHead
 from openbook.store.commits import is_ancestor, log, make_commit
@@ -62,14 +65,33 @@ async def _backoff(attempt: int) -> None:
     await asyncio.sleep(random.uniform(0, min(0.002 * 2 ** min(attempt, 6), 0.1)))
 
 
-class ContentRepository:
-    """Branches, commits, trees, diffs and merges of one workspace."""
+class Notifier(Protocol):
+    """Told, after COMMIT, of the deployments a head move queued (the API XADDs them at once)."""
 
-    def __init__(self, db: Database, workspace_id: uuid.UUID) -> None:
+    async def __call__(self, queued: list[Queued]) -> None: ...
+
+
+async def _nobody(queued: list[Queued]) -> None:
+    """The outbox relay sends them within a second or two."""
+
+
+class ContentRepository:
+    """Branches, commits, trees, diffs and merges of one workspace.
+
+    Every head move also queues, in its own transaction, the deployments and
+    webhook deliveries it sets off (`openbook.db.triggers`); `notify` hears of the
+    deployments after COMMIT. `via` says which door the change came through
+    (`api`, `git`) in audit rows and events.
+    """
+
+    def __init__(self, db: Database, workspace_id: uuid.UUID, *, notify: Notifier = _nobody,
+                 via: str = "api") -> None:
         self.db = db
         self.workspace_id = workspace_id
         self.scope = Tenant(workspace_id)
         self.src = PgObjectSource(db, workspace_id)
+        self.notify = notify
+        self.via = via
 
     async def load_commit(self, commit_id: str) -> Commit:
         if not is_commit_id(commit_id):
@@ -105,8 +127,37 @@ class ContentRepository:
         head = await self.resolve_ref(start)
         async with self.db.transaction(self.scope) as tx:
             branch = await insert_branch(tx, name, head.id)
-            await audit.record(tx, "branch.created", actor, f"branch:{name}", {"head": head.id, "from": start})
+            await audit.record(tx, "branch.created", actor, f"branch:{name}",
+                               {"head": head.id, "from": start, "via": self.via})
+            queued = await triggers.head_moved(tx, name, None, head.id, actor, self.via)
+        await self.notify(queued)
         return branch
+
+    async def delete_branch(self, name: str, actor: str) -> list[Preview]:
+        """Delete a branch and its previews' rows; the previews removed (their links are the caller's).
+
+        NotFound for an unknown branch, Conflict when a site publishes it.
+        """
+        async with self.db.transaction(self.scope) as tx:
+            branch = await get_branch(tx, name)
+            sites = await tx.fetch("SELECT slug FROM sites WHERE workspace_id = $1 AND branch = $2 ORDER BY slug",
+                                   tx.workspace_id, name)
+            if sites:
+                slugs = [r["slug"] for r in sites]
+                raise Conflict(f"branch {name!r} is published by site(s) {', '.join(slugs)}; change their branch"
+                               " first", {"branch": name, "sites": slugs})
+            await tx.execute(
+                "UPDATE deployments SET status = 'superseded', finished_at = clock_timestamp(),"
+                " conditions = conditions || $3::jsonb"
+                " WHERE workspace_id = $1 AND target = $2 AND status = 'pending'",
+                tx.workspace_id, preview_target(name), condition("superseded", f"branch {name} deleted"))
+            removed = await remove_previews(tx, name)
+            await tx.execute("DELETE FROM branches WHERE workspace_id = $1 AND name = $2", tx.workspace_id, name)
+            await audit.record(tx, "branch.deleted", actor, f"branch:{name}",
+                               {"head": branch.head, "previews": [p.key for p in removed], "via": self.via})
+            await webhooks.enqueue(tx, "branch.deleted", {"branch": name, "before": branch.head, "actor": actor,
+                                                          "via": self.via})
+        return removed
 
     async def commit(self, branch_name: str, changes: Sequence[Change], message: str, actor: str,
                      expected_head: str | None) -> Commit:
@@ -168,7 +219,12 @@ class ContentRepository:
             moved = await compare_and_swap_head(tx, branch_name, expected, commit.id)
             if moved is None:
                 return False
-            await audit.record(tx, action, actor, f"branch:{branch_name}", details)
+            await audit.record(tx, action, actor, f"branch:{branch_name}", {**details, "via": self.via})
+            if action == "merge.executed":
+                await webhooks.enqueue(tx, "merge.executed", {"branch": branch_name, **details, "actor": actor,
+                                                              "via": self.via})
+            queued = await triggers.head_moved(tx, branch_name, expected, commit.id, actor, self.via)
+        await self.notify(queued)
         return True
 
     async def log(self, branch_name: str, limit: int) -> list[Commit]:

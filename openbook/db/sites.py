@@ -40,6 +40,8 @@ class Site:
     live_deployment_id: uuid.UUID | None
     created_at: datetime
     domains: tuple[str, ...] = ()
+    auto_deploy: bool = True
+    previews: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +54,8 @@ class Site:
             "settings": self.settings,
             "live_deployment_id": None if self.live_deployment_id is None else str(self.live_deployment_id),
             "domains": list(self.domains),
+            "auto_deploy": self.auto_deploy,
+            "previews": self.previews,
             "created_at": self.created_at.isoformat(),
         }
 
@@ -131,11 +135,14 @@ def _site(row: Row, domains: tuple[str, ...]) -> Site:
         live_deployment_id=row["live_deployment_id"],
         created_at=row["created_at"],
         domains=domains,
+        auto_deploy=row["auto_deploy"],
+        previews=row["previews"],
     )
 
 
-_COLUMNS = "id, workspace_id, name, slug, theme, branch, root, settings, live_deployment_id, created_at"
-UPDATABLE = ("name", "theme", "branch", "root", "settings")
+_COLUMNS = ("id, workspace_id, name, slug, theme, branch, root, settings, live_deployment_id, created_at,"
+            " auto_deploy, previews")
+UPDATABLE = ("name", "theme", "branch", "root", "settings", "auto_deploy", "previews")
 
 
 async def get_site(tx: Tx, site_id: uuid.UUID, *, lock: bool = False) -> Site:
@@ -159,19 +166,21 @@ class Sites:
         self.scope = Tenant(workspace_id)
 
     async def create(self, actor: str, *, name: str, slug: str, theme: str, branch: str, root: str,
-                     settings: dict[str, Any] | None = None) -> Site:
+                     settings: dict[str, Any] | None = None, auto_deploy: bool = True,
+                     previews: bool = False) -> Site:
         """Insert the site and its audit row in one transaction; AlreadyExists for a taken slug."""
         site_id = uuid.uuid4()
         async with self.db.transaction(self.scope) as tx:
             row = await tx.insert_unique(
-                f"INSERT INTO sites (id, workspace_id, name, slug, theme, branch, root, settings)"
-                f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}",
-                site_id, tx.workspace_id, name, slug, theme, branch, root, settings or {},
+                f"INSERT INTO sites (id, workspace_id, name, slug, theme, branch, root, settings, auto_deploy,"
+                f" previews) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {_COLUMNS}",
+                site_id, tx.workspace_id, name, slug, theme, branch, root, settings or {}, auto_deploy, previews,
                 taken=AlreadyExists(f"a site with slug {slug!r} already exists", {"slug": slug}),
             )
             assert row is not None
             await record(tx, "site.created", actor, str(site_id),
-                         {"slug": slug, "theme": theme, "branch": branch, "root": root})
+                         {"slug": slug, "theme": theme, "branch": branch, "root": root, "auto_deploy": auto_deploy,
+                          "previews": previews})
         return _site(row, ())
 
     async def update(self, actor: str, site_id: uuid.UUID, changes: dict[str, Any]) -> Site:
@@ -189,7 +198,7 @@ class Sites:
         async with self.db.transaction(self.scope, readonly=True) as tx:
             return await get_site(tx, site_id)
 
-    async def list(self) -> list[Site]:
+    async def all(self) -> list[Site]:
         async with self.db.transaction(self.scope, readonly=True) as tx:
             rows = await tx.fetch(
                 f"SELECT {_COLUMNS} FROM sites WHERE workspace_id = $1 ORDER BY created_at, id", tx.workspace_id)

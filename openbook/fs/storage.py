@@ -3,7 +3,9 @@
     STORAGE_PATH/
       <workspace_id>/<site_id>/<commit_id>/    one immutable folder per build
       <workspace_id>/<site_id>/live            symlink -> <commit_id>
+      <workspace_id>/<site_id>/previews/<key>  symlink -> ../<commit_id> (a branch preview)
       _hosts/<hostname>                        symlink -> ../<workspace_id>/<site_id>/live
+      _hosts/<key>--<hostname>                 symlink -> ../<workspace_id>/<site_id>/previews/<key>
 
 A build is written into `.tmp-*` beside its target (same filesystem), every
 file created with O_NOFOLLOW relative to its parent folder's descriptor and
@@ -37,6 +39,7 @@ from openbook.errors import InternalError, PublishFailed, ReuseFailed
 MANIFEST = ".openbook-manifest.json"
 HOSTS = "_hosts"
 LIVE = "live"
+PREVIEWS = "previews"
 TMP_PREFIX = ".tmp-"
 STALE_TMP_S = 3600.0
 _RENAME_EXCHANGE = 2
@@ -336,6 +339,32 @@ def live_target(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID) -> s
         return None
     except OSError as exc:
         raise PublishFailed(f"cannot read the live link: {exc.strerror or exc}") from exc
+
+
+def switch_preview(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID, key: str, commit_id: str,
+                   hostnames: Iterable[str]) -> None:
+    """Point `<site>/previews/<key>` at the `<commit_id>` folder, and `_hosts/<key>--<host>` at it.
+
+    `key` is a DNS label (SPEC §11), so `<key>--<hostname>` is a safe file name.
+    PublishFailed when the folder holds no complete build or a link cannot be written.
+    """
+    folder = site_dir(storage, workspace_id, site_id)
+    if read_manifest(folder / commit_id) is None:
+        raise PublishFailed(f"no complete build to preview in {folder / commit_id}", {"path": str(folder / commit_id)})
+    with _failures(f"switching preview {key}"):
+        _replace_symlink(folder / PREVIEWS / key, f"../{commit_id}")
+        for host in hostnames:
+            _replace_symlink(storage / HOSTS / f"{key}--{host}", f"../{workspace_id}/{site_id}/{PREVIEWS}/{key}")
+
+
+def remove_preview(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID, key: str,
+                   hostnames: Iterable[str]) -> None:
+    """Remove a preview's links (its build folders stay until retention prunes them)."""
+    with _failures(f"removing preview {key}"):
+        for link in (*(storage / HOSTS / f"{key}--{h}" for h in hostnames),
+                     site_dir(storage, workspace_id, site_id) / PREVIEWS / key):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(link)
 
 
 def link_host(storage: Path, hostname: str, workspace_id: uuid.UUID, site_id: uuid.UUID) -> None:

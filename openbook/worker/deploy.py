@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openbook.db.database import Database
-from openbook.db.deployments import Deployments, LiveSwitch, workspace_of
+from openbook.db.deployments import Deployments, workspace_of
 from openbook.errors import (
     CorruptObject,
     InternalError,
@@ -87,11 +87,18 @@ async def _keep_lease(ctx: Context, rows: Deployments, deployment_id: uuid.UUID,
             log.warning("lease renewal failed: %s", exc.message, extra={"deployment_id": str(deployment_id)})
 
 
-def _switcher(ctx: Context) -> LiveSwitch:
-    def switch(workspace_id: uuid.UUID, site_id: uuid.UUID, commit_id: str) -> None:
-        storage.switch_live(ctx.storage, workspace_id, site_id, commit_id)
+@dataclass(frozen=True, slots=True)
+class _StorageSwitches:
+    """Points the live or preview links under STORAGE_PATH (called under the site's row lock)."""
 
-    return switch
+    root: Path
+    hostnames: tuple[str, ...]
+
+    def live(self, workspace_id: uuid.UUID, site_id: uuid.UUID, commit_id: str) -> None:
+        storage.switch_live(self.root, workspace_id, site_id, commit_id)
+
+    def preview(self, workspace_id: uuid.UUID, site_id: uuid.UUID, key: str, commit_id: str) -> None:
+        storage.switch_preview(self.root, workspace_id, site_id, key, commit_id, self.hostnames)
 
 
 async def _fail(rows: Deployments, ctx: Context, deployment_id: uuid.UUID, error: str, reason: str) -> Result:
@@ -158,7 +165,8 @@ async def _run(ctx: Context, deployment_id: uuid.UUID) -> Result:
     if lost.is_set():
         return Result(Verdict.LEAVE, None, "lease lost during the build")
     try:
-        moved = await rows.finish_deployed(leased, ctx.owner, outcome.stats, _switcher(ctx))
+        moved = await rows.finish_deployed(leased, ctx.owner, outcome.stats,
+                                           _StorageSwitches(ctx.storage, site.domains))
     except PublishFailed as exc:
         # The live symlink could not be written: the transaction rolled back.
         return await _fail(rows, ctx, deployment_id, exc.message, "write failed")
@@ -169,6 +177,7 @@ async def _run(ctx: Context, deployment_id: uuid.UUID) -> Result:
             await asyncio.to_thread(storage.link_host, ctx.storage, host, site.workspace_id, site.id)
         except PublishFailed as exc:
             log.error("cannot link _hosts/%s: %s", host, exc.message)
-    log.info("deployed", extra={"deployment_id": str(deployment_id), "live": moved,
+    log.info("deployed", extra={"deployment_id": str(deployment_id), "live": moved.live,
+                                "preview": moved.preview_key,
                                 "duration_ms": outcome.stats.get("duration_ms")})
     return Result(Verdict.ACK, "deployed")

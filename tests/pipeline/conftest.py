@@ -235,6 +235,13 @@ class Api:
         dep: dict[str, Any] = await self.call("POST", "/api/deployments", 202, json=body)
         return dep
 
+    async def pushed(self, commit: str, site_id: str) -> dict[str, Any]:
+        """The push deployment a commit set off for the site (deploy on push, SPEC §11)."""
+        listed = await self.call("GET", f"/api/commits/{commit}/deployments", 200)
+        found = [d for d in listed["deployments"] if d["site_id"] == site_id and d["trigger"] == "push"]
+        assert len(found) == 1, listed
+        return found[0]
+
     async def deployment(self, deployment_id: str) -> dict[str, Any]:
         dep: dict[str, Any] = await self.call("GET", f"/api/deployments/{deployment_id}", 200)
         return dep
@@ -247,7 +254,7 @@ class Api:
             for dep_id in deployment_ids:
                 if dep_id not in done:
                     dep = await self.deployment(dep_id)
-                    if dep["status"] in ("deployed", "failed"):
+                    if dep["status"] in ("deployed", "failed", "superseded"):
                         done[dep_id] = dep
             if len(done) == len(deployment_ids):
                 return done

@@ -29,15 +29,19 @@ async def test_create_resolves_ref_and_publishes(admin: Api, client: Any, token:
     assert (await publisher.deploy(site["id"], "draft"))["commit"] == draft_head
     assert (await publisher.deploy(site["id"], first))["commit"] == first
 
-    full = await publisher.deployment(dep["id"])
-    assert set(full) >= {"id", "site_id", "commit", "status", "error", "stats", "conditions", "created_at",
-                         "finished_at"}
-    assert full["status"] == "pending" and full["error"] is None and full["finished_at"] is None
-    assert [c["status"] for c in full["conditions"]] == ["pending"]
-    assert set(full["conditions"][0]) == {"status", "reason", "at"}
-
     listed = await publisher.call("GET", f"/api/deployments?site_id={site['id']}", 200)
     assert len(listed["deployments"]) == 3 and listed["deployments"][-1]["id"] == dep["id"]
+    newest = listed["deployments"][0]
+    assert set(newest) >= {"id", "site_id", "commit", "status", "error", "stats", "conditions", "created_at",
+                           "finished_at", "trigger", "branch", "target"}
+    assert newest["status"] == "pending" and newest["error"] is None and newest["finished_at"] is None
+    assert (newest["trigger"], newest["target"]) == ("manual", "live")
+    assert [c["status"] for c in newest["conditions"]] == ["pending"]
+    assert set(newest["conditions"][0]) == {"status", "reason", "at"}
+    # Coalescing: the two older ones never started building, so the newest superseded them.
+    full = await publisher.deployment(dep["id"])
+    assert full["status"] == "superseded" and full["finished_at"] is not None
+    assert [c["status"] for c in full["conditions"]] == ["pending", "superseded"]
 
     with stack.redis() as r:
         entries = r.xrange("deployments_stream")
@@ -84,12 +88,15 @@ async def test_roles_for_deployments(admin: Api, client: Any, token: Callable[..
 
 async def test_live_switch_rollback_and_refusals(admin: Api, stack: Stack, database: Any) -> None:
     await admin.commit(SAMPLE_BOOK)
-    site = await admin.site()
-    old = await admin.deploy(site["id"])
-    await admin.commit({"index.md": "# Second edition\n"})
-    new = await admin.deploy(site["id"])
-    broken = await admin.commit({"bad.md": "---\ntitle: [unclosed\n---\n# Bad\n"})
-    failed = await admin.deploy(site["id"], broken)
+    site = await admin.site(auto_deploy=False)
+    deployments = []
+    for edit in (None, {"index.md": "# Second edition\n"}, {"bad.md": "---\ntitle: [unclosed\n---\n# Bad\n"}):
+        if edit is not None:
+            await admin.commit(edit)
+        deployments.append(dep := await admin.deploy(site["id"]))
+        # Built before the next one is created: a pending one would be superseded.
+        assert (await deploy_one(database, stack.storage, uuid.UUID(dep["id"]))).status in ("deployed", "failed")
+    old, new, failed = deployments
     pending = await admin.deploy(site["id"])
 
     # Pending cannot go live.
@@ -97,9 +104,6 @@ async def test_live_switch_rollback_and_refusals(admin: Api, stack: Stack, datab
     err = await admin.call("POST", live_url, 409, json={"deployment_id": pending["id"]})
     assert err["error"]["code"] == "conflict"
 
-    for dep in (old, new, failed):
-        result = await deploy_one(database, stack.storage, uuid.UUID(dep["id"]))
-        assert result.status in ("deployed", "failed")
     done = {d: await admin.deployment(d) for d in (old["id"], new["id"], failed["id"])}
     assert done[old["id"]]["status"] == "deployed" and done[new["id"]]["status"] == "deployed"
     assert done[failed["id"]]["status"] == "failed" and "bad.md" in done[failed["id"]]["error"]

@@ -109,11 +109,11 @@ async def test_kill_9_mid_build_twenty_times(admin: Api, workers: StartWorker,
     assert_live_complete(site_dir)
     print(f"kills during a build: {kills_during_build}/20, deployments: {len(created)}, outcome: {counts}")
     assert kills_during_build >= 8, kills_during_build
-    assert len(created) >= 15 and counts.get("deployed", 0) >= len(created) // 2, (len(created), counts)
-    # Live is the newest deployed deployment.
-    newest = await sql.fetchval("SELECT commit_id FROM deployments WHERE status = 'deployed'"
-                                 " ORDER BY created_at DESC LIMIT 1")
-    assert os.readlink(site_dir / "live") == newest
+    # Every deployment built or was superseded by a newer one (coalescing); none failed, none is lost.
+    assert len(created) >= 15 and set(counts) <= {"deployed", "superseded"} and counts["deployed"] >= 2, counts
+    # Live ends on the newest commit: the newest deployment of the site always builds.
+    newest = await sql.fetchrow("SELECT status, commit_id FROM deployments ORDER BY created_at DESC LIMIT 1")
+    assert newest["status"] == "deployed" and os.readlink(site_dir / "live") == newest["commit_id"]
     assert final.alive()
     with stack.redis() as r:
         deadline = time.monotonic() + 10
@@ -125,10 +125,10 @@ async def test_kill_9_mid_build_twenty_times(admin: Api, workers: StartWorker,
 async def test_two_workers_process_each_deployment_once(admin: Api, workers: StartWorker,
                                                         sql: Any, stack: Stack) -> None:
     await admin.commit(big_book(40))
-    site = await admin.site()
     ids = []
     for i in range(16):
-        await admin.commit({f"extra/e{i}.md": f"# Extra {i}\n"})
+        # One deployment per site: none supersedes another, so all sixteen build.
+        site = await admin.site(f"s{i}", auto_deploy=False)
         ids.append((await admin.deploy(site["id"]))["id"])
     first, second = workers("alpha"), workers("beta")
     done = await admin.wait_terminal(ids, 90)
@@ -174,8 +174,10 @@ async def test_redis_killed_and_restarted_empty(aiohttp_client: Any, stack: Stac
             servers.append(RedisServer(private_dir / "redis", port=servers[0].port).start())
             await asyncio.sleep(1.5)
         counts = await wait_all_terminal(sql, 60)
-        assert counts == {"deployed": len(created)}, counts
-        assert len(created) >= 15
+        # Each built or was superseded by a newer one; the newest built; none failed or stayed queued.
+        assert set(counts) <= {"deployed", "superseded"} and sum(counts.values()) >= len(created), counts
+        newest = await sql.fetchval("SELECT status FROM deployments ORDER BY created_at DESC LIMIT 1")
+        assert newest == "deployed" and len(created) >= 15
     finally:
         for server in servers:
             server.stop()

@@ -39,9 +39,11 @@ async def test_publish_end_to_end(admin: Api, workers: StartWorker, stack: Stack
     await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "book.example"})
     deployments = []
     for edition in range(3):
-        if edition:
-            await admin.commit({"guide/usage.md": f"# Usage, edition {edition}\n"})
-        dep = await admin.deploy(site["id"])
+        if edition:  # deploy on push: the commit itself queues the deployment
+            dep = await admin.pushed(await admin.commit({"guide/usage.md": f"# Usage, edition {edition}\n"}),
+                                     site["id"])
+        else:
+            dep = await admin.deploy(site["id"])
         done = (await admin.wait_terminal([dep["id"]], 30))[dep["id"]]
         assert done["status"] == "deployed", (done, worker.output())
         deployments.append(done)
@@ -89,9 +91,9 @@ async def test_sigterm_finishes_current_deployment_and_exits_0(admin: Api, worke
     await admin.commit(big_book(800))
     site = await admin.site()
     first = await admin.deploy(site["id"])
-    second = await admin.deploy(site["id"])
     worker = workers("w1")
     await wait_status(admin, first["id"], {"building"}, 30)
+    second = await admin.deploy(site["id"])  # the first is building: nothing to supersede
     worker.proc.send_signal(15)  # type: ignore[union-attr]
     assert worker.wait(60) == 0, worker.output()
     assert (await admin.deployment(first["id"]))["status"] == "deployed"
@@ -105,9 +107,14 @@ async def test_sigterm_finishes_current_deployment_and_exits_0(admin: Api, worke
 
 
 async def test_out_of_order_finish_keeps_newest_live(admin: Api, stack: Stack, database: Any) -> None:
+    from openbook.db.deployments import Deployments
+
     await admin.commit(SAMPLE_BOOK)
-    site = await admin.site()
+    site = await admin.site(auto_deploy=False)
     older = await admin.deploy(site["id"])
+    # A worker picked the older one up (so the newer cannot supersede it) and is slow.
+    assert await Deployments(database, uuid.UUID(admin.workspace_id)).acquire_lease(
+        uuid.UUID(older["id"]), "bench", 60) is not None
     await admin.commit({"index.md": "# Newer\n"})
     newer = await admin.deploy(site["id"])
     assert (await deploy_one(database, stack.storage, uuid.UUID(newer["id"]))).status == "deployed"
@@ -190,8 +197,8 @@ async def test_one_page_edit_reuses_everything_else_and_equals_a_full_build(admi
     first = (await admin.wait_terminal([(await admin.deploy(site["id"]))["id"]], 60))
     assert {d["status"] for d in first.values()} == {"deployed"}
 
-    await admin.commit({"part3/page13.md": "# Page 13, revised\n\nNew words.\n"})
-    dep = await admin.deploy(site["id"])
+    edit = await admin.commit({"part3/page13.md": "# Page 13, revised\n\nNew words.\n"})
+    dep = await admin.pushed(edit, site["id"])
     done = (await admin.wait_terminal([dep["id"]], 60))[dep["id"]]
     assert done["status"] == "deployed", done
     stats = done["stats"]
