@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
+from openbook import siteconf
 from openbook.db.database import Database
 from openbook.db.objects import PgObjectSource
 from openbook.db.sites import Site
@@ -25,7 +26,6 @@ from openbook.fs import storage
 from openbook.fs.themes import load_theme, theme_exists
 from openbook.render import SiteSettings, build_site
 from openbook.render.site import RENDERER_VERSION
-from openbook.siteconf import SiteConfig, combine, read_site_file
 from openbook.store.objects import ObjectId, decode_commit
 from openbook.store.trees import list_dir
 from openbook.worker.redirects import add_redirects
@@ -39,7 +39,7 @@ T = TypeVar("T")
 class BuildOutcome:
     stats: dict[str, Any]
     folder: Path
-    site: SiteConfig  # as the commit configured it: keep_deployments and redirects for what runs after
+    site: siteconf.SiteConfig  # as the commit configured it: keep_deployments and redirects for what runs after
 
 
 async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, root: str) -> dict[str, bytes]:
@@ -72,23 +72,23 @@ async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, ro
     return content
 
 
-def site_config(site: Site, content: dict[str, bytes], themes_path: tuple[Path, ...]) -> SiteConfig:
+def site_config(site: Site, content: dict[str, bytes], themes_path: tuple[Path, ...]) -> siteconf.SiteConfig:
     """The site as the commit configures it: its `openbook.toml` (if any) applied to the row.
 
     Raises RenderError naming the file, the line and the key for an invalid file.
     """
-    found = read_site_file(content, site.root, lambda name: theme_exists(name, themes_path))
-    return combine(site, found)
+    found = siteconf.read_site_file(content, site.root, lambda name: theme_exists(name, themes_path))
+    return siteconf.combine(site, found)
 
 
-def site_settings(site: SiteConfig) -> SiteSettings:
+def site_settings(site: siteconf.SiteConfig) -> SiteSettings:
     """Renderer settings: `params` are the theme's settings, over the theme's own defaults."""
     return SiteSettings(title=site.title, base_url=site.base_url, html=site.html, strict=site.strict,
                         extra=site.params)
 
 
-def _render_and_write(content: dict[str, bytes], site: SiteConfig, themes_path: tuple[Path, ...], commit_id: str,
-                      target: Path, previous: Path | None) -> dict[str, Any]:
+def _render_and_write(content: dict[str, bytes], site: siteconf.SiteConfig, themes_path: tuple[Path, ...],
+                      commit_id: str, target: Path, previous: Path | None) -> dict[str, Any]:
     started = time.perf_counter()
     chain = load_theme(site.theme, themes_path)
     settings = site_settings(site)
