@@ -102,7 +102,7 @@ def parse_site_file(data: bytes, path: str, theme_exists: ThemeExists) -> SiteFi
         else:
             values[key] = _CHECKS[key](check, value, theme_exists)
     if check.problems:
-        raise RenderError(path, "; ".join(text for _, text in sorted(check.problems, key=lambda p: p[0])))
+        raise RenderError(path, "; ".join(problem for _, problem in sorted(check.problems, key=lambda p: p[0])))
     return SiteFile(path=path, **{k: v for k, v in values.items() if v is not None})
 
 
