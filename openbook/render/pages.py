@@ -16,7 +16,7 @@ from openbook.render.search import doc_terms
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
 INDEX_STEMS = ("index", "README", "readme")
-NOT_PUBLISHED = ("SUMMARY.md",)
+NOT_PUBLISHED = ("SUMMARY.md", "openbook.toml")  # openbook.toml: the site file (openbook.siteconf)
 
 
 @dataclass(slots=True)

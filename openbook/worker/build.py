@@ -12,28 +12,34 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
+from openbook import siteconf
 from openbook.db.database import Database
 from openbook.db.objects import PgObjectSource
 from openbook.db.sites import Site
 from openbook.errors import CorruptObject, InternalError, NotFound, OpenBookError, RenderError, ReuseFailed
 from openbook.fs import storage
-from openbook.fs.themes import load_theme
+from openbook.fs.themes import load_theme, theme_exists
 from openbook.render import SiteSettings, build_site
 from openbook.render.site import RENDERER_VERSION
 from openbook.store.objects import ObjectId, decode_commit
 from openbook.store.trees import list_dir
+from openbook.worker.redirects import add_redirects
 
 BLOB_BATCH = 500
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class BuildOutcome:
     stats: dict[str, Any]
     folder: Path
+    site: siteconf.SiteConfig  # as the commit configured it: keep_deployments and redirects for what runs after
 
 
 async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, root: str) -> dict[str, bytes]:
@@ -66,19 +72,23 @@ async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, ro
     return content
 
 
-def site_settings(site: Site) -> SiteSettings:
-    """Renderer settings from the site row (`settings` jsonb may set base_url, html, strict)."""
-    extra = dict(site.settings)
-    base_url = extra.pop("base_url", None)
-    if base_url is None and site.domains:
-        base_url = f"https://{site.domains[0]}/"
-    html = extra.pop("html", "escape")
-    strict = bool(extra.pop("strict", False))
-    return SiteSettings(title=site.name, base_url=base_url, html=html, strict=strict, extra=extra)
+def site_config(site: Site, content: dict[str, bytes], themes_path: tuple[Path, ...]) -> siteconf.SiteConfig:
+    """The site as the commit configures it: its `openbook.toml` (if any) applied to the row.
+
+    Raises RenderError naming the file, the line and the key for an invalid file.
+    """
+    found = siteconf.read_site_file(content, site.root, lambda name: theme_exists(name, themes_path))
+    return siteconf.combine(site, found)
 
 
-def _render_and_write(content: dict[str, bytes], site: Site, themes_path: tuple[Path, ...], commit_id: str,
-                      target: Path, previous: Path | None) -> dict[str, Any]:
+def site_settings(site: siteconf.SiteConfig) -> SiteSettings:
+    """Renderer settings: `params` are the theme's settings, over the theme's own defaults."""
+    return SiteSettings(title=site.title, base_url=site.base_url, html=site.html, strict=site.strict,
+                        extra=site.params)
+
+
+def _render_and_write(content: dict[str, bytes], site: siteconf.SiteConfig, themes_path: tuple[Path, ...],
+                      commit_id: str, target: Path, previous: Path | None) -> dict[str, Any]:
     started = time.perf_counter()
     chain = load_theme(site.theme, themes_path)
     settings = site_settings(site)
@@ -95,7 +105,7 @@ def _render_and_write(content: dict[str, bytes], site: Site, themes_path: tuple[
     # hard-linked from it; if that build vanished meanwhile, render everything.
     keys = storage.previous_keys(previous)
     for attempt_keys in (keys, {}) if keys else ({},):
-        result = build_site(content, chain, settings, previous=attempt_keys)
+        result = add_redirects(build_site(content, chain, settings, previous=attempt_keys), content, site)
         render_ms = round((time.perf_counter() - started) * 1000)
         stats: dict[str, Any] = {**result.stats, "files": len(result.files),
                                  "bytes": sum(len(f.data) for f in result.files if f.data is not None)}
@@ -109,10 +119,10 @@ def _render_and_write(content: dict[str, bytes], site: Site, themes_path: tuple[
             "bytes": published.bytes, "folder_reused": published.reused}
 
 
-def _render_and_write_guarded(content: dict[str, bytes], site: Site, themes_path: tuple[Path, ...],
-                              commit_id: str, target: Path, previous: Path | None) -> dict[str, Any]:
+def _guarded(step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`step(*args, **kwargs)`; an exception other than an OpenBookError becomes InternalError."""
     try:
-        return _render_and_write(content, site, themes_path, commit_id, target, previous)
+        return step(*args, **kwargs)
     except OpenBookError:
         raise
     except Exception as exc:
@@ -133,11 +143,12 @@ async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...],
     folder = storage.site_dir(storage_root, site.workspace_id, site.id)
     target = folder / commit_id
     previous = folder / previous_commit if previous_commit and previous_commit != commit_id else None
-    stats = await asyncio.to_thread(_render_and_write_guarded, content, site, themes_path, commit_id, target,
+    config = await asyncio.to_thread(_guarded, site_config, site, content, themes_path)
+    stats = await asyncio.to_thread(_guarded, _render_and_write, content, config, themes_path, commit_id, target,
                                     previous)
     stats.setdefault("pages", 0)
     stats.setdefault("files", 0)
     stats.setdefault("bytes", 0)
     stats["source_files"] = len(content)
     stats["duration_ms"] = round((time.perf_counter() - started) * 1000)
-    return BuildOutcome(stats, target)
+    return BuildOutcome(stats, target, config)

@@ -1,0 +1,30 @@
+"""Site configuration files found in the content tree (`openbook.toml`), and their precedence.
+
+Pure: no file, network or database I/O. The caller hands in the content and
+a way to know whether a theme exists; errors are `RenderError`s naming the
+file, the line and the key.
+"""
+
+from openbook.siteconf.precedence import SiteConfig, SiteRow, combine
+from openbook.siteconf.sitefile import (
+    SITE_FILE,
+    Redirect,
+    SiteFile,
+    ThemeExists,
+    parse_site_file,
+    read_site_file,
+    site_file_path,
+)
+
+__all__ = [
+    "SITE_FILE",
+    "Redirect",
+    "SiteConfig",
+    "SiteFile",
+    "SiteRow",
+    "ThemeExists",
+    "combine",
+    "parse_site_file",
+    "read_site_file",
+    "site_file_path",
+]
