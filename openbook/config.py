@@ -57,6 +57,25 @@ class JwtSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """Outgoing webhook delivery (docs/webhooks.md); only `allow_private` comes from the environment."""
+
+    # WEBHOOK_ALLOW_PRIVATE=1: targets on loopback and private networks are allowed (SSRF guard off).
+    allow_private: bool = False
+    # One request, connecting included, never takes longer than `timeout_s`.
+    connect_timeout_s: float = 5.0
+    timeout_s: float = 10.0
+    # Deliveries in flight per process: a hanging target holds one slot, never the loop.
+    concurrency: int = 8
+    # A claimed delivery is another process's to retry once its lease lapses (a crash mid-request).
+    lease_s: float = 30.0
+    poll_s: float = 1.0
+    # Attempt n failed: retry after first_retry_s * 2**(n-1), +-20% jitter; give up after max_attempts.
+    max_attempts: int = 8
+    first_retry_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings
     redis: RedisSettings | None = None
@@ -67,6 +86,7 @@ class Settings:
     worker_name: str = field(default_factory=socket.gethostname)
     worker_claim_idle_ms: int = 60_000
     max_body_bytes: int = 64 * 1024 * 1024
+    webhooks: WebhookSettings = WebhookSettings()
 
 
 def _int(env: Mapping[str, str], name: str, problems: list[str], *, lo: int, hi: int) -> int | None:
@@ -192,6 +212,9 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
     if env.get("WORKER_CLAIM_IDLE_MS"):
         claim_idle = _int(env, "WORKER_CLAIM_IDLE_MS", problems, lo=1000, hi=86_400_000) or claim_idle
     themes = _themes_path(env, problems)
+    allow_private = env.get("WEBHOOK_ALLOW_PRIVATE", "") or "0"
+    if allow_private not in ("0", "1"):
+        problems.append(f"WEBHOOK_ALLOW_PRIVATE must be 0 or 1, got {allow_private!r}")
     if component == "token" and jwt is not None and not jwt.algorithm.startswith("HS"):
         problems.append("openbook token can only sign with an HS* algorithm and JWT_SECRET")
     if problems or dsn is None or (needs_redis and redis is None) or port is None:
@@ -205,4 +228,5 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
         themes_path=themes,
         worker_name=env.get("WORKER_NAME") or socket.gethostname(),
         worker_claim_idle_ms=claim_idle,
+        webhooks=WebhookSettings(allow_private=allow_private == "1"),
     )

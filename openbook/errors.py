@@ -5,7 +5,8 @@
     ├── InvalidRequest       bad input: 400 invalid_request
     │   ├── InvalidPath      a content path breaks the path rules
     │   ├── InvalidRef       a malformed branch name or commit id
-    │   └── RenderError      the author's content cannot be rendered (file + cause)
+    │   ├── RenderError      the author's content cannot be rendered (file + cause)
+    │   └── TargetRefused    a webhook target is not a public address (SSRF guard)
     ├── Unauthorized         401: missing, expired or forged token
     ├── Forbidden            403: valid token without the role
     ├── NotFound             404: absent, or another workspace's
@@ -74,6 +75,14 @@ class RenderError(InvalidRequest):
         super().__init__(f"{path}: {cause}", {"path": path, "cause": cause})
         self.path = path
         self.cause = cause
+
+
+class TargetRefused(InvalidRequest):
+    """A webhook URL names or resolves to a loopback, private or otherwise non-public address.
+
+    Raised by `openbook.pipeline.targets` when a webhook is created (IP literals)
+    and when a delivery resolves its host (then recorded as the attempt's error).
+    """
 
 
 class Unauthorized(OpenBookError):

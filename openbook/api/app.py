@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from openbook.api import audit, content, deployments, health, openapi, sites
+from openbook.api import audit, content, deployments, health, openapi, sites, webhooks
 from openbook.api.auth import auth_middleware
 from openbook.api.errors import error_middleware, request_id_middleware
 from openbook.api.keys import DATABASE, SETTINGS, STREAM
@@ -21,6 +21,7 @@ from openbook.db.database import Database
 from openbook.db.workspaces import workspace_exists
 from openbook.logs import setup_logging
 from openbook.pipeline.relay import Relay
+from openbook.pipeline.webhooks import WebhookDelivery
 from openbook.stream.deployments import DeploymentStream
 
 log = logging.getLogger("openbook.api")
@@ -73,11 +74,13 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_postgres)
     app.cleanup_ctx.append(_redis)
     app.cleanup_ctx.append(_outbox_relay)
+    app.cleanup_ctx.append(_webhook_delivery)
     health.setup(app)
     content.setup(app)
     audit.setup(app)
     sites.setup(app)
     deployments.setup(app)
+    webhooks.setup(app)
     openapi.setup(app)
     return app
 
@@ -101,6 +104,15 @@ async def _redis(app: web.Application) -> AsyncIterator[None]:
 async def _outbox_relay(app: web.Application) -> AsyncIterator[None]:
     """Re-send deployments whose XADD did not happen (Redis down, crash after COMMIT)."""
     task = asyncio.create_task(Relay(app[DATABASE], app[STREAM]).run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _webhook_delivery(app: web.Application) -> AsyncIterator[None]:
+    """Send due webhook deliveries (leased: safe beside the workers' and other APIs' loops)."""
+    task = asyncio.create_task(WebhookDelivery(app[DATABASE], app[SETTINGS].webhooks).run())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -23,6 +23,7 @@ from openbook.errors import ConfigError, PublishFailed, Unavailable
 from openbook.fs import storage
 from openbook.logs import setup_logging
 from openbook.pipeline.relay import Relay
+from openbook.pipeline.webhooks import WebhookDelivery
 from openbook.stream.deployments import DeploymentStream
 from openbook.worker.consumer import Consumer
 from openbook.worker.deploy import MIN_LEASE_S, Context, Result, run_deployment
@@ -57,6 +58,7 @@ async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
     db = await Database.open(settings.database)
     stream = DeploymentStream(settings.redis)
     relay_task: asyncio.Task[None] | None = None
+    webhook_task: asyncio.Task[None] | None = None
     try:
         await stream.wait_until_ready(settings.redis.startup_wait_s)
         await stream.ensure_group()
@@ -66,15 +68,17 @@ async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
         except PublishFailed as exc:
             log.error("cannot reconcile _hosts: %s (domains may serve stale links until fixed)", exc.message)
         relay_task = asyncio.create_task(Relay(db, stream).run())
+        webhook_task = asyncio.create_task(WebhookDelivery(db, settings.webhooks).run())
         log.info("worker started", extra={"consumer": settings.worker_name, "burst": burst})
         consumer = Consumer(context(settings, db), stream, settings.worker_claim_idle_ms, stop)
         await consumer.run(burst)
         log.info("worker stopping", extra={"processed": consumer.processed})
     finally:
-        if relay_task is not None:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+        for task in (relay_task, webhook_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await stream.close()
         await db.close()
 
