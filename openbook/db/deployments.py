@@ -325,14 +325,15 @@ class Deployments:
             live_id = await tx.fetchval(
                 "SELECT live_deployment_id FROM sites WHERE workspace_id = $1 AND id = $2 FOR UPDATE",
                 tx.workspace_id, dep.site_id)
-            done = await tx.fetchval(
+            done = await tx.fetchrow(
                 "UPDATE deployments SET status = 'deployed', stats = $4, error = NULL,"
                 " finished_at = clock_timestamp(), lease_owner = NULL, lease_until = NULL,"
                 " conditions = conditions || $5::jsonb"
-                " WHERE workspace_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'building' RETURNING true",
+                " WHERE workspace_id = $1 AND id = $2 AND lease_owner = $3 AND status = 'building'"
+                " RETURNING finished_at, conditions",
                 tx.workspace_id, dep.id, owner, stats, condition("deployed", "build finished"),
             )
-            if not done:
+            if done is None:
                 return None
             branch = dep.preview_branch
             if branch is None:
@@ -342,9 +343,11 @@ class Deployments:
             await record(tx, "deployment.finished", f"worker:{owner}", str(dep.id),
                          {"status": "deployed", "site_id": str(dep.site_id), "commit": dep.commit_id,
                           "live": finished.live, "preview": finished.preview_key})
+            # `dep` is the row as claimed (building): what finishing changed comes from the UPDATE.
             await webhooks.enqueue(tx, "deployment.finished", {
-                **dep.to_json(), "status": "deployed", "stats": stats, "live": finished.live,
-                "preview_key": finished.preview_key})
+                **dep.to_json(), "status": "deployed", "error": None, "stats": stats,
+                "finished_at": done["finished_at"].isoformat(), "conditions": done["conditions"],
+                "live": finished.live, "preview_key": finished.preview_key})
         return finished
 
     async def _move_live(self, tx: Tx, dep: Deployment, owner: str, live_id: uuid.UUID | None,
