@@ -10,6 +10,7 @@ connections`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -22,17 +23,20 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import web
 
 from openbook.api.auth import mint_token
-from openbook.config import DatabaseSettings, Settings
+from openbook.config import DatabaseSettings, Settings, WebhookSettings
 from openbook.db.content import ContentRepository
 from openbook.db.database import Database
 from openbook.db.deployments import Deployments
 from openbook.db.migrate import apply_migrations
 from openbook.db.sites import Sites
+from openbook.db.webhooks import Webhooks
 from openbook.db.workspaces import create_workspace
 from openbook.dev.stack import PG_DATABASE, PostgresServer
 from openbook.errors import Unavailable
+from openbook.pipeline.webhooks import WebhookDelivery
 from openbook.store.trees import Change
 from openbook.worker.deploy import Context, Verdict, run_deployment
 
@@ -162,4 +166,47 @@ async def test_the_worker_retries_and_never_fails_a_deployment_for_it(small_pg: 
         assert (result.verdict, result.status) == (Verdict.ACK, "deployed"), result
         assert (tmp_path / str(ws) / str(site.id) / "live" / "index.html").is_file()
     finally:
+        await db.close()
+
+
+async def test_the_webhook_loop_logs_an_outage_and_delivers_after_it(small_pg: PostgresServer,
+                                                                     admin: asyncpg.Connection, hogs: Hogs,
+                                                                     aiohttp_server: Any,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    received: list[str] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        received.append(request.headers["X-OpenBook-Delivery"])
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    server = await aiohttp_server(app)
+    db = await Database.open(DatabaseSettings(dsn=small_pg.dsn, pool_min=1, pool_max=2, acquire_timeout_s=1.0))
+    loop = asyncio.create_task(WebhookDelivery(db, WebhookSettings(allow_private=True, poll_s=0.1)).run())
+    try:
+        ws = (await create_workspace(db, f"wh-{uuid.uuid4().hex[:8]}", "webhook outage")).id
+        await Webhooks(db, ws).create("t", f"http://127.0.0.1:{server.port}/hook", ("branch.updated",), "s" * 16)
+        await starve_pools(admin, hogs)
+        # The event is committed by the superuser (whose reserved slots remain) while the loop cannot connect.
+        await admin.execute(
+            "INSERT INTO webhook_deliveries (id, workspace_id, webhook_id, event, body)"
+            " SELECT gen_random_uuid(), workspace_id, id, 'branch.updated', '{}' FROM webhooks WHERE workspace_id = $1",
+            ws)
+        deadline = time.monotonic() + 30
+        while not any("webhook delivery: PostgreSQL is unavailable" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline and not loop.done(), "no outage logged"
+            await asyncio.sleep(0.05)
+        assert received == [] and not loop.done()
+
+        await hogs.release()
+        while not received:
+            assert time.monotonic() < deadline + 30 and not loop.done(), "not delivered after the outage"
+            await asyncio.sleep(0.05)
+        delivery = await admin.fetchval("SELECT id::text FROM webhook_deliveries WHERE workspace_id = $1", ws)
+        assert received[0] == delivery
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
         await db.close()

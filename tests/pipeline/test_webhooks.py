@@ -90,7 +90,9 @@ class Receiver:
         if status is None:
             await self.release.wait()
             status = 200
-        return web.Response(status=status, text="thanks")
+        # A redirect points at /redirected, which a client that followed it would then POST to.
+        headers = {"Location": "/redirected"} if 300 <= status < 400 else {}
+        return web.Response(status=status, text="thanks", headers=headers)
 
     def on(self, path: str) -> list[Received]:
         return [r for r in self.got if r.path == path]
@@ -203,13 +205,14 @@ async def test_commit_merge_and_deployment_are_delivered_signed(aiohttp_client: 
     assert worker.alive(), worker.output()
 
 
-async def test_a_failing_target_is_retried_then_given_up(aiohttp_client: Any, private_ok: Stack,
-                                                         token: Callable[..., Headers], ws: uuid.UUID,
-                                                         receiver: Receiver) -> None:
+async def test_a_failing_target_is_retried_then_given_up_and_redirects_are_not_followed(
+        aiohttp_client: Any, private_ok: Stack, token: Callable[..., Headers], ws: uuid.UUID,
+        receiver: Receiver) -> None:
     api = await start_api(aiohttp_client, private_ok, token, ws, QUICK)
-    receiver.plan = {"flaky": [500, 200], "down": [503]}
+    receiver.plan = {"flaky": [500, 200], "down": [503], "moved": [301]}
     flaky = await subscribe(api, receiver.url("flaky"), ["branch.updated"])
     down = await subscribe(api, receiver.url("down"), ["branch.updated"])
+    moved = await subscribe(api, receiver.url("moved"), ["branch.updated"])
     await api.commit({"index.md": "# Hello\n"})
 
     (delivered,) = await wait_settled(api, flaky, 1)
@@ -223,6 +226,11 @@ async def test_a_failing_target_is_retried_then_given_up(aiohttp_client: Any, pr
     assert failed["status"] == "failed" and failed["finished_at"] is not None and failed["next_attempt_at"] is None
     assert [(a["attempt"], a["status_code"]) for a in failed["attempts"]] == [(1, 503), (2, 503), (3, 503)]
     assert len(receiver.on("down")) == QUICK.max_attempts
+
+    (redirected,) = await wait_settled(api, moved, 1)
+    assert redirected["status"] == "failed"
+    assert [a["status_code"] for a in redirected["attempts"]] == [301, 301, 301]
+    assert receiver.on("redirected") == [], "a redirect was followed"
 
 
 async def test_a_hanging_target_times_out_and_does_not_hold_up_the_others(aiohttp_client: Any, private_ok: Stack,
