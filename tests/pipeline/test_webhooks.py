@@ -109,7 +109,7 @@ class Receiver:
 async def receiver(aiohttp_server: Any) -> AsyncIterator[Receiver]:
     r = Receiver()
     app = web.Application()
-    app.router.add_post("/{path:.*}", r.handle)
+    app.router.add_route("*", "/{path:.*}", r.handle)  # any method: a followed redirect may GET
     server = await aiohttp_server(app)
     r.port = server.port
     yield r
