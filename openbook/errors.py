@@ -13,7 +13,9 @@
     ├── Conflict             409 conflict
     │   ├── AlreadyExists    409 already_exists
     │   ├── StaleHead        409 stale_head (details.current_head)
-    │   └── MergeConflict    409 merge_conflict (details.conflicts)
+    │   ├── MergeConflict    409 merge_conflict (details.conflicts)
+    │   └── KeyTaken         a concurrent request stored its answer under the idempotency key first
+    ├── IdempotencyMismatch  422: an idempotency key reused with another request
     ├── TooLarge             413 too_large
     ├── Unavailable          503: a backend (PostgreSQL, Redis) cannot be reached; retry
     ├── PublishFailed        writing a build's output failed (disk full, permissions)
@@ -115,6 +117,18 @@ class MergeConflict(Conflict):
     """A merge with strategy `fail` met conflicts (details.conflicts)."""
 
     code = "merge_conflict"
+
+
+class KeyTaken(Conflict):
+    """Raised inside an effect's transaction so that it rolls back: the caller replays the stored answer."""
+
+    code = "conflict"
+
+
+class IdempotencyMismatch(OpenBookError):
+    """An `Idempotency-Key` already answered a request with another method, path or body."""
+
+    code = "idempotency_mismatch"
 
 
 class TooLarge(OpenBookError):

@@ -31,7 +31,9 @@ class Titles(HTMLParser):
 
 def test_dev_publishes_the_example_book_and_restarts_on_its_own_data(tmp_path: Path) -> None:
     data = tmp_path / "dev"
-    cmd = [sys.executable, "-m", "openbook.cli", "dev", "--data", str(data), "--examples", str(ROOT / "examples"),
+    book = tmp_path / "book"
+    shutil.copytree(ROOT / "examples", book)
+    cmd = [sys.executable, "-m", "openbook.cli", "dev", "--data", str(data), "--examples", str(book),
            "--port", str(free_port()), "--exit-after-publish"]
     first = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -45,11 +47,20 @@ def test_dev_publishes_the_example_book_and_restarts_on_its_own_data(tmp_path: P
     pages = sorted(p.relative_to(live).as_posix() for p in live.rglob("index.html"))
     assert len(pages) >= 10 and report["stats"]["pages"] >= 10
     assert (live / "404.html").exists() and (live / "sitemap.xml").exists()
+    assert report["trigger"] == "push", "the push itself deployed the site"
 
     # Second start: same data folder, nothing to push, a fresh deployment all the same.
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
-    assert json.loads(second.stdout.strip().splitlines()[-1])["site_id"] == report["site_id"]
+    again = json.loads(second.stdout.strip().splitlines()[-1])
+    assert again["site_id"] == report["site_id"] and again["trigger"] == "manual"
+
+    # An edited page is pushed, and the push redeploys the site by itself.
+    (book / "README.md").write_text((book / "README.md").read_text() + "\nA line added by the test.\n")
+    third = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert json.loads(third.stdout.strip().splitlines()[-1])["trigger"] == "push"
+    assert "A line added by the test." in (live / "index.html").read_text()
     pg_dir = _pg_dir(data.resolve())
     assert not (pg_dir / "pgdata" / "postmaster.pid").exists(), "PostgreSQL left running"
     shutil.rmtree(pg_dir, ignore_errors=True)

@@ -12,6 +12,7 @@ from aiohttp import web
 from openbook.api.auth import Permission, require
 from openbook.api.bodies import optional_str, query_int, read_json_object, required_str
 from openbook.api.deployments import sender, unlink_previews
+from openbook.api.idempotency import idempotent, on_effect
 from openbook.api.keys import DATABASE
 from openbook.db.content import ContentRepository, Strategy, commit_json
 from openbook.errors import InvalidRequest
@@ -79,7 +80,8 @@ async def create_branch(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     name = validate_branch_name(required_str(body, "name"))
     start = optional_str(body, "from") or "main"
-    branch = await repo.create_branch(name, start, actor)
+    branch = await repo.create_branch(name, start, actor,
+                                      on_effect(request, 201, lambda b: {"name": b.name, "head": b.head}))
     return web.json_response({"name": branch.name, "head": branch.head}, status=201)
 
 
@@ -109,7 +111,8 @@ async def create_commit(request: web.Request) -> web.Response:
     if expected is not None and not is_commit_id(expected):
         raise InvalidRequest("field 'expected_head' must be a commit id", {"field": "expected_head"})
     changes = parse_changes(body)
-    commit = await repo.commit(request.match_info["name"], changes, message, actor, expected)
+    commit = await repo.commit(request.match_info["name"], changes, message, actor, expected,
+                               on_effect(request, 201, commit_json))
     return web.json_response(commit_json(commit), status=201)
 
 
@@ -164,18 +167,19 @@ async def merge(request: web.Request) -> web.Response:
     strategy = optional_str(body, "strategy") or "fail"
     if strategy not in STRATEGIES:
         raise InvalidRequest(f"strategy must be one of {', '.join(STRATEGIES)}", {"field": "strategy"})
-    outcome = await repo.merge(source, target, optional_str(body, "message"), strategy, actor)
+    outcome = await repo.merge(source, target, optional_str(body, "message"), strategy, actor,
+                               on_effect(request, 201, lambda c: {"result": "merged", "commit": commit_json(c)}))
     status = 201 if outcome.result == "merged" else 200
     return web.json_response({"result": outcome.result, "commit": commit_json(outcome.commit)}, status=status)
 
 
 def setup(app: web.Application) -> None:
     r = app.router
-    r.add_post("/api/branches", create_branch)
+    r.add_post("/api/branches", idempotent(create_branch))
     r.add_get("/api/branches", get_branches)
     # Branch names may contain '/', so the name pattern is greedy and the
     # sub-resources are matched first.
-    r.add_post(r"/api/branches/{name:.+}/commits", create_commit)
+    r.add_post(r"/api/branches/{name:.+}/commits", idempotent(create_commit))
     r.add_get(r"/api/branches/{name:.+}/log", get_log)
     r.add_get(r"/api/branches/{name:.+}", get_branch)
     r.add_delete(r"/api/branches/{name:.+}", delete_branch)
@@ -183,4 +187,4 @@ def setup(app: web.Application) -> None:
     r.add_get(r"/api/refs/{ref:.+}/tree", get_tree)
     r.add_get(r"/api/refs/{ref:.+?}/files/{path:.+}", get_file)
     r.add_get("/api/diff", get_diff)
-    r.add_post("/api/merge", merge)
+    r.add_post("/api/merge", idempotent(merge))

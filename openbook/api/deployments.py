@@ -16,6 +16,7 @@ from aiohttp import web
 from openbook.api import openapi
 from openbook.api.auth import require
 from openbook.api.bodies import optional_str, query_int, read_json_object, required_str
+from openbook.api.idempotency import idempotent, on_effect
 from openbook.api.keys import DATABASE, SETTINGS, STREAM
 from openbook.api.sites import path_uuid
 from openbook.db import deployments as rows
@@ -84,7 +85,9 @@ async def create_deployment(request: web.Request) -> web.Response:
         raise InvalidRequest(exc.message, {"field": "ref", "ref": ref}) from exc
     deployments = rows.Deployments(db, who.workspace_id)
     branch = ref if ref != commit.id else None
-    dep, outbox_id = await deployments.create(who.sub, site_id, commit.id, ref, branch=branch)
+    dep, outbox_id = await deployments.create(
+        who.sub, site_id, commit.id, ref, branch=branch,
+        on_effect=on_effect(request, 202, lambda d: {"id": str(d.id), "status": d.status, "commit": d.commit_id}))
     await sender(request.app, who.workspace_id)([rows.Queued(dep.id, outbox_id)])
     return web.json_response({"id": str(dep.id), "status": dep.status, "commit": dep.commit_id}, status=202)
 
@@ -180,7 +183,7 @@ def _document() -> None:
 
 def setup(app: web.Application) -> None:
     r = app.router
-    r.add_post("/api/deployments", create_deployment)
+    r.add_post("/api/deployments", idempotent(create_deployment))
     r.add_get("/api/deployments", list_deployments)
     r.add_get("/api/deployments/{id}", get_deployment)
     r.add_post("/api/sites/{id}/live", switch_live)

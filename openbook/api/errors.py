@@ -23,6 +23,7 @@ STATUS: dict[type[errors.OpenBookError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.IdempotencyMismatch: 422,
     errors.TooLarge: 413,
     errors.Unavailable: 503,
 }

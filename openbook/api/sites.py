@@ -12,6 +12,7 @@ from aiohttp import web
 from openbook.api import openapi
 from openbook.api.auth import require
 from openbook.api.bodies import optional_str, read_json_object, required_str
+from openbook.api.idempotency import idempotent, on_effect
 from openbook.api.keys import DATABASE, SETTINGS
 from openbook.db import sites as rows
 from openbook.errors import InvalidRequest, NotFound, PublishFailed
@@ -84,7 +85,7 @@ async def create_site(request: web.Request) -> web.Response:
     auto_deploy, previews = _flag(body, "auto_deploy", True), _flag(body, "previews", False)
     site = await rows.Sites(request.app[DATABASE], who.workspace_id).create(
         who.sub, name=name, slug=slug, theme=theme, branch=branch, root=root, settings=settings,
-        auto_deploy=auto_deploy, previews=previews)
+        auto_deploy=auto_deploy, previews=previews, on_effect=on_effect(request, 201, rows.Site.to_json))
     return web.json_response(site.to_json(), status=201)
 
 
@@ -184,7 +185,7 @@ def _document() -> None:
 
 def setup(app: web.Application) -> None:
     r = app.router
-    r.add_post("/api/sites", create_site)
+    r.add_post("/api/sites", idempotent(create_site))
     r.add_get("/api/sites", list_sites)
     r.add_get("/api/sites/{id}", get_site)
     r.add_patch("/api/sites/{id}", update_site)

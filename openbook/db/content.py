@@ -28,6 +28,7 @@ from openbook.db.branches import (
 )
 from openbook.db.database import Database
 from openbook.db.deployments import Queued, condition, preview_target
+from openbook.db.idempotency import OnEffect, no_effect_hook
 from openbook.db.objects import PgObjectSource, write_objects
 from openbook.db.previews import Preview
 from openbook.db.previews import remove_branch as remove_previews
@@ -122,11 +123,13 @@ class ContentRepository:
         async with self.db.transaction(self.scope, readonly=True) as tx:
             return await get_branch(tx, name)
 
-    async def create_branch(self, name: str, start: str, actor: str) -> Branch:
+    async def create_branch(self, name: str, start: str, actor: str,
+                            on_effect: OnEffect[Branch] = no_effect_hook) -> Branch:
         validate_branch_name(name)
         head = await self.resolve_ref(start)
         async with self.db.transaction(self.scope) as tx:
             branch = await insert_branch(tx, name, head.id)
+            await on_effect(tx, branch)
             await audit.record(tx, "branch.created", actor, f"branch:{name}",
                                {"head": head.id, "from": start, "via": self.via})
             queued = await triggers.head_moved(tx, name, None, head.id, actor, self.via)
@@ -160,7 +163,7 @@ class ContentRepository:
         return removed
 
     async def commit(self, branch_name: str, changes: Sequence[Change], message: str, actor: str,
-                     expected_head: str | None) -> Commit:
+                     expected_head: str | None, on_effect: OnEffect[Commit] = no_effect_hook) -> Commit:
         """Apply `changes` on the branch head and move the head (CAS, retried without expected_head)."""
         if not changes:
             raise InvalidRequest("a commit needs at least one change", {"field": "changes"})
@@ -173,7 +176,7 @@ class ContentRepository:
             commit, raw = make_commit(tree, [parent], message, actor, datetime.now(UTC))
             objects[commit.id] = raw
             if await self._publish(branch_name, branch.head, commit, objects, "commit.created", actor,
-                                   {"commit": commit.id, "changes": len(changes)}):
+                                   {"commit": commit.id, "changes": len(changes)}, on_effect):
                 return commit
             if expected_head is not None:
                 current = await self.branch(branch_name)
@@ -182,7 +185,7 @@ class ContentRepository:
         raise Conflict(f"branch {branch_name!r} is too busy: gave up after {MAX_ATTEMPTS} attempts")
 
     async def merge(self, source: str, target: str, message: str | None, strategy: Strategy,
-                    actor: str) -> MergeOutcome:
+                    actor: str, on_effect: OnEffect[Commit] = no_effect_hook) -> MergeOutcome:
         """Merge `source` (branch or commit) into branch `target`; MergeConflict lists conflicts."""
         for attempt in range(MAX_ATTEMPTS):
             branch = await self.branch(target)
@@ -205,13 +208,13 @@ class ContentRepository:
             objects[commit.id] = raw
             if await self._publish(target, branch.head, commit, objects, "merge.executed", actor,
                                    {"commit": commit.id, "source": source, "source_commit": theirs.id,
-                                    "strategy": strategy}):
+                                    "strategy": strategy}, on_effect):
                 return MergeOutcome("merged", commit)
             await _backoff(attempt)
         raise Conflict(f"branch {target!r} is too busy: gave up after {MAX_ATTEMPTS} attempts")
 
     async def _publish(self, branch_name: str, expected: str, commit: Commit, objects: dict[ObjectId, RawObject],
-                       action: str, actor: str, details: dict[str, Any]) -> bool:
+                       action: str, actor: str, details: dict[str, Any], on_effect: OnEffect[Commit]) -> bool:
         # Objects first (idempotent, in their own transaction), then the CAS.
         async with self.db.transaction(self.scope) as tx:
             await write_objects(tx, objects)
@@ -219,6 +222,7 @@ class ContentRepository:
             moved = await compare_and_swap_head(tx, branch_name, expected, commit.id)
             if moved is None:
                 return False
+            await on_effect(tx, commit)
             await audit.record(tx, action, actor, f"branch:{branch_name}", {**details, "via": self.via})
             if action == "merge.executed":
                 await webhooks.enqueue(tx, "merge.executed", {"branch": branch_name, **details, "actor": actor,

@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 from openbook.db import outbox, webhooks
 from openbook.db.audit import record
 from openbook.db.database import Database, Row, Tx
+from openbook.db.idempotency import OnEffect, no_effect_hook
 from openbook.db.previews import Preview
 from openbook.db.scopes import WORKER_CLAIM, Tenant
 from openbook.db.sites import Site, get_site
@@ -178,8 +179,8 @@ class Deployments:
 
     # --- the API side -----------------------------------------------------------------------------------
 
-    async def create(self, actor: str, site_id: uuid.UUID, commit_id: str, ref: str,
-                     branch: str | None = None) -> tuple[Deployment, int]:
+    async def create(self, actor: str, site_id: uuid.UUID, commit_id: str, ref: str, branch: str | None = None,
+                     on_effect: OnEffect[Deployment] = no_effect_hook) -> tuple[Deployment, int]:
         """A manual deployment of the live site, with its outbox and audit rows, in one transaction.
 
         Returns the deployment and the outbox id to mark once the XADD is done.
@@ -189,6 +190,7 @@ class Deployments:
             await get_site(tx, site_id)
             dep, queued = await insert(tx, actor, site_id, commit_id, trigger="manual", branch=branch,
                                        target=LIVE, ref=ref)
+            await on_effect(tx, dep)
         return dep, queued.outbox_id
 
     async def mark_published(self, outbox_id: int) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from openbook.db.audit import record
 from openbook.db.database import Database, Row, Tx
+from openbook.db.idempotency import OnEffect, no_effect_hook
 from openbook.db.scopes import HOSTS_RECONCILE, Tenant
 from openbook.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
 
@@ -167,7 +168,7 @@ class Sites:
 
     async def create(self, actor: str, *, name: str, slug: str, theme: str, branch: str, root: str,
                      settings: dict[str, Any] | None = None, auto_deploy: bool = True,
-                     previews: bool = False) -> Site:
+                     previews: bool = False, on_effect: OnEffect[Site] = no_effect_hook) -> Site:
         """Insert the site and its audit row in one transaction; AlreadyExists for a taken slug."""
         site_id = uuid.uuid4()
         async with self.db.transaction(self.scope) as tx:
@@ -178,10 +179,12 @@ class Sites:
                 taken=AlreadyExists(f"a site with slug {slug!r} already exists", {"slug": slug}),
             )
             assert row is not None
+            site = _site(row, ())
+            await on_effect(tx, site)
             await record(tx, "site.created", actor, str(site_id),
                          {"slug": slug, "theme": theme, "branch": branch, "root": root, "auto_deploy": auto_deploy,
                           "previews": previews})
-        return _site(row, ())
+        return site
 
     async def update(self, actor: str, site_id: uuid.UUID, changes: dict[str, Any]) -> Site:
         """Change some of the site's fields (already validated); they apply from the next deployment."""

@@ -86,18 +86,26 @@ async def _call(http: aiohttp.ClientSession, method: str, path: str, **kw: Any) 
 
 
 async def _publish(api: str, token: str, examples: Path, state_file: Path) -> dict[str, Any]:
+    """Create the site (once), push examples/: the push itself deploys it (deploy on push)."""
     state: dict[str, Any] = json.loads(state_file.read_text()) if state_file.exists() else {}
-    result = await push(examples, "main", "Publish the example book", api, token)
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(api, headers=headers) as http:
         if "site_id" not in state:
             site = await _call(http, "POST", "/api/sites",
-                               json={"name": "The OpenBook Book", "slug": SITE_SLUG, "theme": "book"})
+                               json={"name": "The OpenBook Book", "slug": SITE_SLUG, "theme": "book",
+                                     "previews": True})
             state["site_id"] = site["id"]
             state_file.write_text(json.dumps(state))
+        result = await push(examples, "main", "Publish the example book", api, token)
+        pushed = []
+        if result.commit is not None:
+            listed = await _call(http, "GET", f"/api/commits/{result.commit}/deployments")
+            pushed = [d for d in listed["deployments"] if d["site_id"] == state["site_id"]]
         started = time.monotonic()
-        deployment = await _call(http, "POST", "/api/deployments", json={"site_id": state["site_id"]})
-        while deployment["status"] not in ("deployed", "failed"):
+        # Nothing changed since the last run: deploy the branch as it is (live may be missing).
+        deployment = pushed[0] if pushed else await _call(http, "POST", "/api/deployments",
+                                                          json={"site_id": state["site_id"]})
+        while deployment["status"] not in ("deployed", "failed", "superseded"):
             if time.monotonic() - started > DEPLOY_TIMEOUT_S:
                 raise ToolError(f"deployment {deployment['id']} still {deployment['status']} after "
                                f"{DEPLOY_TIMEOUT_S}s; see the worker log")
@@ -145,7 +153,8 @@ def run_dev(data: Path, examples: Path, port: int = 8080, *, exit_after_publish:
         live = storage / workspace["id"] / state["site_id"] / "live"
         stats = state["deployment"].get("stats", {})
         if exit_after_publish:
-            print(json.dumps({"live": str(live), "api": api, "site_id": state["site_id"], "stats": stats}))
+            print(json.dumps({"live": str(live), "api": api, "site_id": state["site_id"], "stats": stats,
+                              "trigger": state["deployment"]["trigger"]}))
             return 0
         site_port = free_port() if port != 8081 else 8082
         print(f"""
@@ -155,6 +164,10 @@ OpenBook is running.
   token  {token}
   files  {live}
   logs   {data}/api.log, {data}/worker.log
+The site redeploys itself on every push (deploy on push): edit a page under
+{examples} and run
+  openbook push {examples} --branch main --api {api} --token <token above>
+then reload the site. Other branches get previews (docs/gitops.md).
 Try:  curl -H "Authorization: Bearer $TOKEN" {api}/api/branches
 Ctrl-C stops everything.""", flush=True)
         web.run_app(static_app(lambda: live if live.exists() else None), host="127.0.0.1", port=site_port,

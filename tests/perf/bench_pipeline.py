@@ -1,10 +1,16 @@
-"""End-to-end deployment latency: `POST /api/deployments` → `deployed`, for the example book.
+"""End-to-end deployment latency, with real `openbook api` and `openbook worker` processes.
 
-Real processes, as in production: `openbook api` and `openbook worker` as
-subprocesses on a private PostgreSQL and Redis. Each round first commits a
-one-page edit (so every deployment renders a new commit), then measures from
-the POST to the moment `GET /api/deployments/{id}` answers `deployed`
-(polled every 5 ms).
+Real processes, as in production, on a private PostgreSQL and Redis:
+
+- `POST /api/deployments` → `deployed` (the first release's only way): each
+  round commits a one-page edit, then measures from the POST to the moment
+  `GET /api/deployments/{id}` answers `deployed` (polled every 5 ms); these
+  sites have `auto_deploy` off so the commit deploys nothing by itself;
+- GitOps (SPEC §11): commit → deployed live, branch push → preview deployed,
+  both timed from the commit's POST, beside the first release's way of doing
+  the same edit (commit, then POST /api/deployments) on the same book; and a
+  burst of 50 commits (how many builds, and how long after the last commit
+  live shows it).
 """
 
 from __future__ import annotations
@@ -53,7 +59,8 @@ async def _deploy_rounds(api: str, token: str, rounds: int) -> list[float]:
     await push(ROOT / "examples", "main", "example book", api, token)
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(api, headers=headers) as http:
-        site = await (await http.post("/api/sites", json={"name": "Bench", "slug": "bench", "theme": "book"})).json()
+        site = await (await http.post("/api/sites", json={"name": "Bench", "slug": "bench", "theme": "book",
+                                                           "auto_deploy": False})).json()
         samples = []
         for i in range(rounds + 1):
             page = f"---\ntitle: Glossary\n---\n# Glossary\n\nRound {i}.\n"
@@ -75,7 +82,7 @@ async def _big_book_rounds(api: str, token: str, rounds: int) -> tuple[list[floa
         changes = [{"op": "put", "path": p, "content_base64": base64.b64encode(d).decode()} for p, d in book.items()]
         assert (await http.post("/api/branches/big/commits", json={"message": "big", "changes": changes})).status == 201
         site = await (await http.post("/api/sites", json={"name": "Big", "slug": "big", "theme": "book",
-                                                            "branch": "big"})).json()
+                                                            "branch": "big", "auto_deploy": False})).json()
         page = next(p for p in sorted(book) if p.endswith(".md") and "index" not in p)
         samples, reuse = [], []
         cold = 0.0
@@ -93,6 +100,77 @@ async def _big_book_rounds(api: str, token: str, rounds: int) -> tuple[list[floa
                 stats = got["stats"]
                 reuse.append(100 * stats["reused"] / (stats["reused"] + stats["rendered"]))
     return samples, reuse, cold
+
+
+async def _wait(http: aiohttp.ClientSession, deployment_id: str) -> dict[str, Any]:
+    while True:
+        got: dict[str, Any] = await (await http.get(f"/api/deployments/{deployment_id}")).json()
+        if got["status"] in ("deployed", "failed", "superseded"):
+            return got
+        await asyncio.sleep(0.005)
+
+
+async def _commit(http: aiohttp.ClientSession, branch: str, path: str, text: str) -> str:
+    edit = {"message": "edit", "changes": [{"op": "put", "path": path, "content": text}]}
+    resp = await http.post(f"/api/branches/{branch}/commits", json=edit)
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])
+
+
+async def _triggered(http: aiohttp.ClientSession, commit: str, site_id: str, trigger: str) -> str:
+    listed = await (await http.get(f"/api/commits/{commit}/deployments")).json()
+    return next(d["id"] for d in listed["deployments"] if d["site_id"] == site_id and d["trigger"] == trigger)
+
+
+async def _gitops_rounds(api: str, token: str, rounds: int) -> dict[str, Any]:
+    """A 300-page book: commit → live, branch push → preview, the old POST way, and a 50-commit burst."""
+    book = {p: d.decode() for p, d in generate_book(300, seed=11).items()}
+    page = next(p for p in sorted(book) if p.endswith(".md") and "index" not in p)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(api, headers=headers, timeout=aiohttp.ClientTimeout(total=600)) as http:
+        assert (await http.post("/api/branches", json={"name": "gitops"})).status == 201
+        changes = [{"op": "put", "path": p, "content": c} for p, c in book.items()]
+        assert (await http.post("/api/branches/gitops/commits",
+                                json={"message": "book", "changes": changes})).status == 201
+        site = await (await http.post("/api/sites", json={"name": "GitOps", "slug": "gitops", "theme": "book",
+                                                            "branch": "gitops", "previews": True})).json()
+        old_way = await (await http.post("/api/sites", json={"name": "Old way", "slug": "old-way", "theme": "book",
+                                                               "branch": "gitops", "auto_deploy": False})).json()
+        for target in (site, old_way):  # first builds, warm the worker
+            got = await _wait(http, (await (await http.post("/api/deployments",
+                                                             json={"site_id": target["id"]})).json())["id"])
+            assert got["status"] == "deployed", got
+        assert (await http.post("/api/branches", json={"name": "gitops-draft", "from": "gitops"})).status == 201
+        live, preview, post = [], [], []
+        for i in range(rounds + 1):
+            start = time.perf_counter()
+            commit = await _commit(http, "gitops", page, book[page] + f"\n\nLive round {i}.\n")
+            assert (await _wait(http, await _triggered(http, commit, site["id"], "push")))["status"] == "deployed"
+            live.append((time.perf_counter() - start) * 1000)
+        for i in range(rounds + 1):
+            start = time.perf_counter()
+            commit = await _commit(http, "gitops-draft", page, book[page] + f"\n\nDraft round {i}.\n")
+            assert (await _wait(http, await _triggered(http, commit, site["id"], "preview")))["status"] == "deployed"
+            preview.append((time.perf_counter() - start) * 1000)
+        # The first release's way for the same edit (commit, then ask for a deployment), with
+        # the GitOps site quiet so that nothing else builds meanwhile.
+        quiet = {"auto_deploy": False, "previews": False}
+        assert (await http.patch(f"/api/sites/{site['id']}", json=quiet)).status == 200
+        for i in range(rounds + 1):
+            start = time.perf_counter()
+            await _commit(http, "gitops", page, book[page] + f"\n\nOld-way round {i}.\n")
+            created = await (await http.post("/api/deployments", json={"site_id": old_way["id"]})).json()
+            assert (await _wait(http, created["id"]))["status"] == "deployed"
+            post.append((time.perf_counter() - start) * 1000)
+        assert (await http.patch(f"/api/sites/{site['id']}", json={"auto_deploy": True})).status == 200
+        burst = [await _commit(http, "gitops", f"burst/n{i}.md", f"# Note {i}\n") for i in range(50)]
+        after_last = time.perf_counter()
+        last = await _wait(http, await _triggered(http, burst[-1], site["id"], "push"))
+        burst_ms = (time.perf_counter() - after_last) * 1000
+        statuses = [(await (await http.get(f"/api/commits/{c}/deployments")).json())["deployments"] for c in burst]
+    builds = sum(1 for deps in statuses for d in deps if d["site_id"] == site["id"] and d["status"] == "deployed")
+    assert last["status"] == "deployed", last
+    return {"live": live[1:], "preview": preview[1:], "post": post[1:], "builds": builds, "burst_ms": burst_ms}
 
 
 async def _workspace(dsn: str) -> uuid.UUID:
@@ -117,6 +195,7 @@ def run(pg: PostgresServer, base: Path, rounds: int = 15) -> list[Row]:
         token = mint_token(JwtSettings("HS256", SECRET), workspace, "bench", ["admin"], 3600, time.time())
         samples = asyncio.run(_deploy_rounds(f"http://127.0.0.1:{port}", token, rounds))
         big, reuse, cold = asyncio.run(_big_book_rounds(f"http://127.0.0.1:{port}", token, 5))
+        gitops = asyncio.run(_gitops_rounds(f"http://127.0.0.1:{port}", token, 7))
     finally:
         for proc in procs:
             proc.terminate()
@@ -130,4 +209,10 @@ def run(pg: PostgresServer, base: Path, rounds: int = 15) -> list[Row]:
         ("POST -> deployed, 5,000 pages, first build", "-", cold, None, "cold worker, nothing to reuse"),
         ("POST -> deployed, 5,000 pages, 1-page edit", "<= 1000 ms", statistics.median(big), None,
          f"median of {len(big)}; {min(reuse):.2f}% of files reused (>= 99%)"),
+        ("commit -> live, 300 pages, 1-page edit", "<= 1000 ms", statistics.median(gitops["live"]),
+         statistics.median(gitops["post"]), "peer: first release, commit + POST /api/deployments"),
+        ("branch push -> preview deployed, same edit", "<= 1000 ms", statistics.median(gitops["preview"]),
+         None, f"median of {len(gitops['preview'])}"),
+        ("burst of 50 commits: last commit -> live", "<= 3000 ms", gitops["burst_ms"], None,
+         f"{gitops['builds']} builds for 50 commits (<= 10)"),
     ]

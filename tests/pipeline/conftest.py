@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import jwt
 import pytest
@@ -33,7 +34,7 @@ from openbook.config import DatabaseSettings, Settings, load_settings
 from openbook.db.database import Database
 from openbook.db.migrate import apply_migrations
 from openbook.db.workspaces import create_workspace
-from openbook.dev.stack import PostgresServer, RedisServer
+from openbook.dev.stack import PostgresServer, RedisServer, ensure_debian_package, free_port, wait_for_port
 
 JWT_SECRET = "pipeline-test-secret-" + "y" * 40
 CLAIM_IDLE_MS = 1000
@@ -279,3 +280,52 @@ SAMPLE_BOOK = {
 
 def ws_of(api: Api) -> str:
     return api.workspace_id
+
+
+NGINX_CONF = Path(__file__).resolve().parents[2] / "docs/ops/nginx.conf"
+
+
+@pytest.fixture
+def nginx(stack: Stack, tmp_path: Path) -> Iterator[str]:
+    binary = ensure_debian_package("nginx", "nginx")
+    prefix = tmp_path / "nginx"
+    (prefix / "tmp").mkdir(parents=True)
+    port = free_port()
+    site_conf = NGINX_CONF.read_text()
+    assert "listen 80 default_server;" in site_conf and "/srv/openbook/storage" in site_conf
+    site_conf = site_conf.replace("listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;")
+    site_conf = site_conf.replace("/srv/openbook/storage", str(stack.storage))
+    (prefix / "openbook.conf").write_text(site_conf)
+    temps = "\n".join(f"  {kind}_temp_path {prefix}/tmp/{kind};"
+                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    (prefix / "nginx.conf").write_text(f"""
+daemon off;
+master_process off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  access_log off;
+{temps}
+  include {prefix}/openbook.conf;
+}}
+""")
+    check = subprocess.run([binary, "-t", "-p", str(prefix), "-e", str(prefix / "error.log"),
+                            "-c", str(prefix / "nginx.conf")], capture_output=True, check=False)
+    assert check.returncode == 0, check.stderr.decode()
+    proc = subprocess.Popen([binary, "-p", str(prefix), "-e", str(prefix / "error.log"),
+                             "-c", str(prefix / "nginx.conf")])
+    try:
+        wait_for_port(port, 10, proc)  # type: ignore[arg-type]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def fetch(base: str, path: str, host: str) -> tuple[int, dict[str, str], bytes]:
+    async with aiohttp.ClientSession() as session, session.get(
+            base + path, headers={"Host": host}, allow_redirects=False) as resp:
+        return resp.status, dict(resp.headers), await resp.read()
