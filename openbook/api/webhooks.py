@@ -9,6 +9,7 @@ from aiohttp import web
 from openbook.api import openapi
 from openbook.api.auth import require
 from openbook.api.bodies import query_int, read_json_object, required_str
+from openbook.api.idempotency import idempotent, on_effect
 from openbook.api.keys import DATABASE, SETTINGS
 from openbook.api.sites import path_uuid
 from openbook.db import webhooks as rows
@@ -33,7 +34,8 @@ async def create_webhook(request: web.Request) -> web.Response:
         check_literal(url)
     events = rows.validate_events(body["events"])
     secret = rows.validate_secret(body["secret"])
-    hook = await rows.Webhooks(request.app[DATABASE], who.workspace_id).create(who.sub, str(url), events, secret)
+    hook = await rows.Webhooks(request.app[DATABASE], who.workspace_id).create(
+        who.sub, str(url), events, secret, on_effect(request, 201, rows.Webhook.to_json))
     return web.json_response(hook.to_json(), status=201)
 
 
@@ -82,7 +84,7 @@ def _document() -> None:
 
 def setup(app: web.Application) -> None:
     r = app.router
-    r.add_post("/api/webhooks", create_webhook)
+    r.add_post("/api/webhooks", idempotent(create_webhook))
     r.add_get("/api/webhooks", list_webhooks)
     r.add_delete("/api/webhooks/{id}", delete_webhook)
     r.add_get("/api/webhooks/{id}/deliveries", list_deliveries)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from openbook.db.audit import record
 from openbook.db.database import Database, Row, Tx
+from openbook.db.idempotency import OnEffect, no_effect_hook
 from openbook.db.scopes import WEBHOOK_DELIVERY, Tenant
 from openbook.errors import Conflict, InvalidRequest, NotFound
 
@@ -132,7 +133,8 @@ class Webhooks:
         self.db = db
         self.scope = Tenant(workspace_id)
 
-    async def create(self, actor: str, url: str, events: tuple[str, ...], secret: str) -> Webhook:
+    async def create(self, actor: str, url: str, events: tuple[str, ...], secret: str,
+                     on_effect: OnEffect[Webhook] = no_effect_hook) -> Webhook:
         """Insert the webhook and its audit row (checked values); Conflict beyond MAX_WEBHOOKS."""
         webhook_id = uuid.uuid4()
         async with self.db.transaction(self.scope) as tx:
@@ -147,8 +149,10 @@ class Webhooks:
                 " RETURNING id, url, events, created_at",
                 webhook_id, tx.workspace_id, url, list(events), secret)
             assert row is not None
+            hook = _webhook(row)
+            await on_effect(tx, hook)
             await record(tx, "webhook.created", actor, f"webhook:{webhook_id}", {"url": url, "events": list(events)})
-        return _webhook(row)
+        return hook
 
     async def all(self) -> list[Webhook]:
         async with self.db.transaction(self.scope, readonly=True) as tx:

@@ -164,3 +164,12 @@ async def test_a_workspace_has_at_most_20_webhooks(api: Any, h: Headers) -> None
     answer = await create(api, h, GOOD, 409)
     assert answer["error"]["code"] == "conflict" and answer["error"]["details"] == {"limit": 20}
     assert len(await hooks(api, h)) == 20
+
+
+async def test_a_retried_creation_with_an_idempotency_key_creates_one_webhook(api: Any, h: Headers) -> None:
+    keyed = {**h, "Idempotency-Key": f"hook-{uuid.uuid4()}"}
+    first = await api.post("/api/webhooks", json=GOOD, headers=keyed)
+    again = await api.post("/api/webhooks", json=GOOD, headers=keyed)
+    assert (first.status, again.status) == (201, 201) and again.headers["Idempotent-Replayed"] == "true"
+    assert await again.json() == await first.json() and SECRET not in await again.text()
+    assert await hooks(api, h) == [await first.json()]
