@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -213,7 +213,7 @@ class Claim:
     body: bytes
     attempt: int  # the number of the attempt about to be made (1 for the first)
     url: str
-    secret: str
+    secret: str = field(repr=False)  # a Claim in a log line must not carry the HMAC key
     lease_until: datetime
 
 

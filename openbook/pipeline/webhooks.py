@@ -122,11 +122,14 @@ class WebhookDelivery:
         connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False, limit=self._settings.concurrency)
         try:
             async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
-                await self._claim_forever(session)
+                try:
+                    await self._claim_forever(session)
+                finally:
+                    # Unrecorded deliveries stay leased; whoever claims them after the lease sends them.
+                    for task in self._in_flight:
+                        task.cancel()
+                    await asyncio.gather(*self._in_flight, return_exceptions=True)
         finally:
-            for task in self._in_flight:
-                task.cancel()
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
             if resolver is not None:
                 await resolver.close()
 
@@ -175,7 +178,8 @@ class WebhookDelivery:
             log.exception("webhook delivery failed unexpectedly", extra=where)
             return
         if not recorded:
-            log.warning("webhook delivery: the lease lapsed before the attempt was recorded", extra=where)
+            log.warning("webhook delivery: not recorded, the delivery changed meanwhile (its lease lapsed or its"
+                        " webhook was deleted)", extra=where)
             return
         log.info("webhook delivery %s", outcome, extra={**where, "status_code": sent.status_code,
                                                         "error": sent.error, "duration_ms": sent.duration_ms,
