@@ -147,6 +147,11 @@ class WebhookDelivery:
                 except Unavailable as exc:
                     log.warning("webhook delivery: %s (retrying in %.1fs)", exc.message, delay)
                     delay = min(delay * 2, MAX_OUTAGE_DELAY_S)
+                except Exception:
+                    # Not a known outage (e.g. asyncpg's InternalClientError on a pooled connection the
+                    # server terminated): logged with its trace, and the loop goes on, as for an outage.
+                    log.exception("webhook delivery: claiming failed (retrying in %.1fs)", delay)
+                    delay = min(delay * 2, MAX_OUTAGE_DELAY_S)
             for claim in claims:
                 task = asyncio.create_task(self._deliver(session, claim))
                 self._in_flight.add(task)
