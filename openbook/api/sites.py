@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from openbook.api import openapi
+from openbook.api import hostnames, openapi
 from openbook.api.auth import require
 from openbook.api.bodies import optional_str, read_json_object, required_str
 from openbook.api.keys import POOL, SETTINGS
@@ -127,7 +127,7 @@ async def add_domain(request: web.Request) -> web.Response:
     who = require(request, "admin")
     site_id = path_uuid(request, "id", "site")
     body = await read_json_object(request)
-    hostname = rows.validate_hostname(required_str(body, "hostname"))
+    hostname = hostnames.validate_hostname(required_str(body, "hostname"))
     pool: Any = request.app[POOL]
     await rows.add_domain(pool, who.workspace_id, who.sub, site_id, hostname)
     async with pool.acquire() as conn:
@@ -141,7 +141,7 @@ async def remove_domain(request: web.Request) -> web.Response:
     site_id = path_uuid(request, "id", "site")
     raw = request.match_info["hostname"]
     try:
-        hostname = rows.validate_hostname(raw)
+        hostname = hostnames.parse_hostname(raw)
     except InvalidRequest:
         raise NotFound(f"site {site_id} has no domain {raw!r}", {"hostname": raw}) from None
     await rows.remove_domain(request.app[POOL], who.workspace_id, who.sub, site_id, hostname)

@@ -1,4 +1,4 @@
-"""Sites and their domains: rows, validation of hostnames, audit in the same transaction.
+"""Sites and their domains: rows, validation, audit in the same transaction.
 
 A hostname belongs to one site in the whole system (the `domains` primary
 key); every other read and write is filtered by the caller's workspace, so
@@ -21,8 +21,6 @@ from openbook.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 THEME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-MAX_HOSTNAME = 253
 MAX_NAME = 200
 
 
@@ -53,23 +51,6 @@ class Site:
             "domains": list(self.domains),
             "created_at": self.created_at.isoformat(),
         }
-
-
-def validate_hostname(raw: str) -> str:
-    """The RFC 1123 hostname `raw`, lower-cased; InvalidRequest naming it otherwise.
-
-    Labels of 1..63 letters, digits and inner hyphens, at most 253 characters,
-    no trailing dot. The result is also a safe file name (`_hosts/<hostname>`).
-    """
-    host = raw.strip().lower() if isinstance(raw, str) else ""
-    labels = host.split(".")
-    if not host or len(host) > MAX_HOSTNAME or not all(_LABEL_RE.match(label) for label in labels):
-        raise InvalidRequest(
-            f"hostname {raw!r} is not a valid RFC 1123 host name (labels of letters, digits and inner"
-            " hyphens, 1 to 63 characters each, 253 at most)",
-            {"field": "hostname", "hostname": raw},
-        )
-    return host
 
 
 def validate_slug(slug: str) -> str:

@@ -39,7 +39,7 @@ async def test_backup_and_restore_as_documented(admin: Api, stack: Stack, pool: 
                                                 pg_server: PostgresServer, tmp_path: Path) -> None:
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
-    await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "backup.example"})
+    await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "backup.openbook-ci.dev"})
     dep = await admin.deploy(site["id"])
     assert (await deploy_one(pool, stack.storage, uuid.UUID(dep["id"]))).status == "deployed"
 
@@ -61,7 +61,7 @@ async def test_backup_and_restore_as_documented(admin: Api, stack: Stack, pool: 
     assert os.readlink(site_dir / "live") == dep["commit"]
     original = stack.storage / ws / site["id"] / "live/index.html"
     assert (site_dir / "live/index.html").read_bytes() == original.read_bytes()
-    assert (restored_storage / "_hosts/backup.example/index.html").is_file()
+    assert (restored_storage / "_hosts/backup.openbook-ci.dev/index.html").is_file()
 
     restored = await create_pool(DatabaseSettings(dsn=restored_dsn, pool_min=1, pool_max=2))
     try:
@@ -77,6 +77,6 @@ async def test_backup_and_restore_as_documented(admin: Api, stack: Stack, pool: 
         result = await deploy_one(restored, restored_storage, new_id)
         assert result.status == "deployed"
         storage.reconcile_hosts(restored_storage, [])
-        assert not (restored_storage / "_hosts/backup.example").exists()
+        assert not (restored_storage / "_hosts/backup.openbook-ci.dev").exists()
     finally:
         await restored.close()
