@@ -12,6 +12,7 @@ from aiohttp import web
 
 from openbook.api import audit, content, deployments, health, openapi, sites
 from openbook.api.auth import auth_middleware
+from openbook.api.bodies import url_text_middleware
 from openbook.api.errors import error_middleware, request_id_middleware
 from openbook.api.keys import POOL, REDIS, SETTINGS
 from openbook.config import Settings
@@ -40,7 +41,8 @@ def create_app(settings: Settings) -> web.Application:
 
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[request_id_middleware, error_middleware, auth_middleware(settings.jwt, check_workspace)],
+        middlewares=[request_id_middleware, error_middleware, auth_middleware(settings.jwt, check_workspace),
+                     url_text_middleware],
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_postgres)
