@@ -167,7 +167,8 @@ def setup(app: web.Application) -> None:
     # sub-resources are matched first.
     r.add_post(r"/api/branches/{name:.+}/commits", create_commit)
     r.add_get(r"/api/branches/{name:.+}/log", get_log)
-    r.add_get(r"/api/branches/{name:.+}", get_branch)
+    # A name ending in /commits is never a branch (validate_branch_name): that URL is the commits route's only.
+    r.add_get(r"/api/branches/{name:(?!.*/commits$).+}", get_branch)
     r.add_get("/api/commits/{id}", get_commit)
     r.add_get(r"/api/refs/{ref:.+}/tree", get_tree)
     r.add_get(r"/api/refs/{ref:.+?}/files/{path:.+}", get_file)

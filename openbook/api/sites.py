@@ -21,14 +21,14 @@ from openbook.store.paths import validate_branch_name, validate_dir_path
 
 log = logging.getLogger("openbook.api")
 
+SETTINGS_SCHEMA = {"type": "object", "additionalProperties": False, "properties": {
+    "html": {"enum": ["escape", "sanitize", "trusted"]}, "strict": {"type": "boolean"},
+    "base_url": {"type": "string", "pattern": r"^https?://[^/\s]+(/\S*)?$"}, "params": {"type": "object"}}}
 SITE_BODY = {
     "type": "object", "required": ["name", "slug", "theme"],
-    "properties": {"name": {"type": "string"}, "slug": {"type": "string"}, "theme": {"type": "string"},
-                   "branch": {"type": "string", "default": "main"},
-                   "root": {"type": "string", "description": "folder of the tree that holds the site"},
-                   "settings": {"type": "object", "properties": {
-                       "html": {"enum": ["escape", "sanitize", "trusted"]}, "strict": {"type": "boolean"},
-                       "base_url": {"type": "string"}, "params": {"type": "object"}}}},
+    "properties": {"name": openapi.SITE_NAME, "slug": openapi.SLUG, "theme": {"type": "string"},
+                   "branch": openapi.defaulted(openapi.BRANCH_NAME, "main"),
+                   "root": openapi.nullable(openapi.SITE_ROOT), "settings": openapi.nullable(SETTINGS_SCHEMA)},
 }
 
 
@@ -150,21 +150,27 @@ async def remove_domain(request: web.Request) -> web.Response:
 
 
 def _document() -> None:
+    one = ("the site", openapi.SITE)
     openapi.document("post", "/api/sites", "Create a site", role="admin", body=SITE_BODY,
-                     responses={201: "the site", 409: "already_exists: the slug is taken"})
+                     responses={201: one, 409: "already_exists: the slug is taken"})
     openapi.document("patch", "/api/sites/{id}", "Change name, theme, branch, root or settings (next deployment)",
-                     role="admin", body={"type": "object", "properties": {
-                         k: v for k, v in SITE_BODY["properties"].items() if k != "slug"}},  # type: ignore[attr-defined]
-                     responses={200: "the site", 404: "not_found"})
-    openapi.document("get", "/api/sites", "List the workspace's sites", role="reader")
+                     role="admin", body={"type": "object", "minProperties": 1, "additionalProperties": False,
+                                         "properties": {"name": openapi.SITE_NAME, "theme": {"type": "string"},
+                                                        "branch": openapi.BRANCH_NAME, "root": openapi.SITE_ROOT,
+                                                        "settings": SETTINGS_SCHEMA}},
+                     responses={200: one, 404: "not_found"})
+    openapi.document("get", "/api/sites", "List the workspace's sites", role="reader",
+                     responses={200: ("OK", {"type": "object", "required": ["sites"], "properties": {
+                         "sites": {"type": "array", "items": openapi.SITE}}})})
     openapi.document("get", "/api/sites/{id}", "One site, with live_deployment_id and domains", role="reader",
-                     responses={200: "the site", 404: "not_found"})
+                     responses={200: one, 404: "not_found"})
+    domain = {"type": "object", "required": ["hostname", "site_id"],
+              "properties": {"hostname": {"type": "string"}, "site_id": openapi.UUID}}
     openapi.document("post", "/api/sites/{id}/domains", "Attach a hostname to the site", role="admin",
-                     body={"type": "object", "required": ["hostname"],
-                           "properties": {"hostname": {"type": "string"}}},
-                     responses={201: "attached", 404: "not_found", 409: "conflict: hostname in use"})
+                     body={"type": "object", "required": ["hostname"], "properties": {"hostname": openapi.HOSTNAME}},
+                     responses={201: ("attached", domain), 404: "not_found", 409: "conflict: hostname in use"})
     openapi.document("delete", "/api/sites/{id}/domains/{hostname}", "Detach a hostname", role="admin",
-                     responses={200: "detached", 404: "not_found"})
+                     responses={200: ("detached", domain), 404: "not_found"})
 
 
 def setup(app: web.Application) -> None:
