@@ -155,8 +155,9 @@ def optional_str(body: dict[str, Any], name: str) -> str | None:
 
 
 def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    """The integer query parameter `name` in lo..hi, `default` when absent; InvalidRequest otherwise (even empty)."""
     raw = request.query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)

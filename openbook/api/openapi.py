@@ -43,21 +43,23 @@ BRANCH_NAME: Schema = {
     "type": "string", "pattern": f"^(?![0-9a-f]{{64}}$){_BRANCH_BODY}$",
     "description": "1 to 200 of A-Z a-z 0-9 . _ / -; no leading / or -, no trailing /, no .. or //; "
                    "in names with /, no segment commits, log, tree or files; not 64 hex digits",
+    "examples": ["draft/intro"],
 }
 REF: Schema = {"type": "string", "pattern": f"^(?:[0-9a-f]{{64}}|{_BRANCH_BODY})$",
-               "description": "a branch name or a full commit id"}
+               "description": "a branch name or a full commit id", "examples": ["main"]}
 _SEGMENT = r"(?![.][.]?(?:/|$))[^/\\\x00-\x1f\x7f-\x9f]{1,255}"
 CONTENT_PATH: Schema = {
     "type": "string", "pattern": f"^{_SEGMENT}(?:/{_SEGMENT})*$", "maxLength": 1024,
     "description": "relative POSIX path, NFC; no . or .. segments, no empty segment, no backslash or control "
                    "character; each segment at most 255 UTF-8 bytes, the path at most 1024",
+    "examples": ["guide/intro.md"],
 }
 DIR_PATH: Schema = {**CONTENT_PATH, "pattern": f"^(?:{_SEGMENT}(?:/{_SEGMENT})*)?$",
-                    "description": "a folder, as a content path; empty for the root"}
+                    "description": "a folder, as a content path; empty for the root", "examples": ["guide"]}
 SITE_ROOT: Schema = {**CONTENT_PATH, "pattern": f"^/*(?:{_SEGMENT}(?:/{_SEGMENT})*)?/*$",
                      "description": "folder of the tree that holds the site; surrounding slashes are ignored"}
 SLUG: Schema = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}
-SITE_NAME: Schema = {"type": "string", "minLength": 1,
+SITE_NAME: Schema = {"type": "string", "minLength": 1, "pattern": r"^[^\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]*$",
                      "description": "1 to 200 printable characters once surrounding whitespace is stripped"}
 BASE64: Schema = {"type": "string", "pattern": "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
                   "contentEncoding": "base64"}
@@ -124,8 +126,9 @@ def document(method: str, path: str, summary: str, *, role: str, body: Schema | 
         text, schema = (answer, None) if isinstance(answer, str) else answer
         schema = schema or (ERROR if status >= 400 else {"type": "object"})
         op["responses"][str(status)] = {"description": text, "content": {"application/json": {"schema": schema}}}
-    defaults = [(400, "invalid_request")] + ([] if role == "none" else [(401, "unauthorized"), (403, "forbidden"),
-                                                                       (503, "unavailable")])
+    defaults = [(400, "invalid_request"), (414, "uri_too_long"), (431, "header_too_large")]
+    if role != "none":
+        defaults += [(401, "unauthorized"), (403, "forbidden"), (503, "unavailable")]
     if body is not None:
         defaults.append((413, "too_large"))
     for status, text in defaults:
@@ -233,7 +236,7 @@ FILE = {"description": "the file's bytes with a content type guessed from its na
                        "application/octet-stream when unknown); text types carry charset=utf-8",
         "content": {"text/markdown": {"schema": {"type": "string"}},
                     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                    "*/*": {"schema": {"type": "string", "format": "binary"}}}}
+                    "*/*": {}}}
 
 document("get", "/health", "PostgreSQL and Redis checks", role="none",
          responses={200: ("all checks pass", HEALTH), 500: ("a named check failed", HEALTH)})

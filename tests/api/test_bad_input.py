@@ -72,8 +72,7 @@ BODIES = [
 
 @pytest.mark.parametrize(("method", "path", "body", "field"), BODIES,
                          ids=[f"{m} {p} {f}" for m, p, _, f in BODIES])
-@pytest.mark.parametrize("bad", ["\\ud800", "a\\udfffb", "\\u0000", "a\\u0000"], ids=["surrogate", "low-surrogate",
-                                                                                   "nul", "inner-nul"])
+@pytest.mark.parametrize("bad", ["\\ud800", "a\\u0000"], ids=["surrogate", "nul"])
 async def test_text_that_cannot_be_stored_is_400_naming_the_field(api: Any, token_for: Any, workspace_id: uuid.UUID,
                                                                   method: str, path: str, body: str, field: str,
                                                                   bad: str) -> None:
@@ -182,3 +181,12 @@ async def test_invalid_utf8_in_urls_is_a_4xx_in_the_envelope(api: Any, token_for
     assert 400 <= resp.status < 500, f"{path}: {resp.status} {await resp.text()}"
     assert resp.content_type == "application/json"
     assert (await resp.json())["error"]["code"] in ("invalid_request", "not_found")
+
+
+@pytest.mark.parametrize("path", ["/api/audit?limit=", "/api/branches/main/log?limit=", "/api/deployments?limit=",
+                                  "/api/audit?limit=0", "/api/audit?limit=1001", "/api/audit?limit=ten"])
+async def test_limit_outside_its_documented_range_is_400(api: Any, token_for: Any, workspace_id: uuid.UUID,
+                                                         path: str) -> None:
+    resp = await api.get(path, headers=token_for(workspace_id, "reader"))
+    assert resp.status == 400
+    assert (await resp.json())["error"]["details"] == {"field": "limit"}

@@ -17,6 +17,8 @@ by hand.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -32,7 +34,7 @@ import pytest
 from openbook.dev.stack import PostgresServer, RedisServer, free_port
 from tests.conftest import JWT_TEST_SECRET
 
-MAX_EXAMPLES = os.environ.get("OPENBOOK_FUZZ_EXAMPLES", "40")
+MAX_EXAMPLES = os.environ.get("OPENBOOK_FUZZ_EXAMPLES", "60")
 SEED = os.environ.get("OPENBOOK_FUZZ_SEED", "8")
 RUN_TIMEOUT_S = 600
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -64,17 +66,43 @@ def api_url(pg_server: PostgresServer, redis_server: RedisServer, tmp_path: Path
         yield url
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _call(api_url: str, authorization: str, method: str, path: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(f"{api_url}{path}", method=method, data=json.dumps(body).encode(),
+                                     headers={"Authorization": authorization, "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def seed(api_url: str, authorization: str) -> None:
+    """Content the document's examples name (`main`, `guide/intro.md`, `draft/intro`), a site, a deployment."""
+    files = {"index.md": "# Home\n\nSee [intro](guide/intro.md).\n", "guide/intro.md": "# Intro\n\nHello.\n",
+             "data.json": "{}\n"}
+    changes = [{"op": "put", "path": p, "content": c} for p, c in files.items()]
+    changes.append({"op": "put", "path": "img/logo.png", "content_base64": base64.b64encode(b"\x89PNG\r\n").decode()})
+    _call(api_url, authorization, "POST", "/api/branches/main/commits", {"message": "seed", "changes": changes})
+    _call(api_url, authorization, "POST", "/api/branches", {"name": "draft/intro"})
+    _call(api_url, authorization, "POST", "/api/branches/draft/intro/commits", {"message": "edit", "changes": [
+        {"op": "put", "path": "guide/intro.md", "content": "# Intro\n\nHello again.\n"}]})
+    site = _call(api_url, authorization, "POST", "/api/sites", {"name": "Docs", "slug": "docs", "theme": "book"})
+    _call(api_url, authorization, "POST", f"/api/sites/{site['id']}/domains", {"hostname": "docs.openbook-ci.dev"})
+    _call(api_url, authorization, "POST", "/api/deployments", {"site_id": site["id"]})
 
 
 async def test_schemathesis_finds_no_server_error_and_no_schema_violation(
         api_url: str, token_for: Any, workspace_id: uuid.UUID, tmp_path: Path) -> None:
     authorization = token_for(workspace_id, "admin")["Authorization"]
+    await asyncio.to_thread(seed, api_url, authorization)
     st = Path(sys.executable).parent / "st"
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
         str(st), "--config-file", str(CONFIG), "run", f"{api_url}/api/openapi.json",
-        "--checks", "all",
         "--header", f"Authorization: {authorization}",
         "--max-examples", MAX_EXAMPLES,
         "--seed", SEED,
