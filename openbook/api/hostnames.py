@@ -55,20 +55,22 @@ def _refuse(raw: object, reason: str, why: str) -> InvalidRequest:
 
 
 def parse_hostname(raw: object) -> str:
-    """The RFC 1123 host name `raw`, stripped and lower-cased; InvalidRequest (reason `syntax`) otherwise.
+    """The RFC 1123 host name `raw`, lower-cased; InvalidRequest (reason `syntax`) otherwise.
 
     Syntax only: used where an existing name is looked up (detaching a
-    domain claimed before a policy rule existed must stay possible).
+    domain claimed before a policy rule existed must stay possible). ASCII
+    only, checked before lower-casing: `str.lower` maps the Kelvin sign
+    U+212A to `k`, which would let a look-alike name through.
     """
-    host = raw.strip().lower() if isinstance(raw, str) else ""
-    if not host or len(host) > MAX_HOSTNAME or not all(_LABEL_RE.match(label) for label in host.split(".")):
+    host = raw.lower() if isinstance(raw, str) and raw.isascii() else ""
+    if not host or len(host) > MAX_HOSTNAME or not all(_LABEL_RE.fullmatch(label) for label in host.split(".")):
         raise _refuse(raw, "syntax", "not a valid RFC 1123 host name (labels of letters, digits and inner"
                                      " hyphens, 1 to 63 characters each, 253 at most, no trailing dot)")
     return host
 
 
 def _is_ip_literal(text: str) -> bool:
-    candidate = text.strip().lower().removeprefix("[").removesuffix("]")
+    candidate = text.lower().removeprefix("[").removesuffix("]")
     try:
         ipaddress.ip_address(candidate.partition("%")[0])
     except ValueError:
@@ -87,7 +89,7 @@ def validate_hostname(raw: object) -> str:
         raise _refuse(raw, "ip_literal", "IP address literals are refused; attach a DNS name")
     host = parse_hostname(raw)
     labels = host.split(".")
-    if _NUMERIC_LABEL_RE.match(labels[-1]):
+    if _NUMERIC_LABEL_RE.fullmatch(labels[-1]):
         raise _refuse(raw, "ip_literal", "a name ending in a numeric label is read as an IP address")
     for suffix in RESERVED_SUFFIXES:
         if host == suffix or host.endswith("." + suffix):

@@ -54,7 +54,7 @@ class Site:
 
 
 def validate_slug(slug: str) -> str:
-    if not SLUG_RE.match(slug):
+    if not SLUG_RE.fullmatch(slug):  # match() lets "slug\n" through: $ matches before a final newline
         raise InvalidRequest(f"slug {slug!r} must match {SLUG_RE.pattern}", {"field": "slug"})
     return slug
 

@@ -190,3 +190,15 @@ async def test_limit_outside_its_documented_range_is_400(api: Any, token_for: An
     resp = await api.get(path, headers=token_for(workspace_id, "reader"))
     assert resp.status == 400
     assert (await resp.json())["error"]["details"] == {"field": "limit"}
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": "S", "slug": "docs\n", "theme": "book"}, "slug"),
+    ({"name": "S", "slug": "docs", "theme": "book\n"}, "theme"),
+])
+async def test_a_trailing_newline_does_not_slip_past_an_anchored_pattern(api: Any, token_for: Any,
+                                                                         workspace_id: uuid.UUID, body: Any,
+                                                                         field: str) -> None:
+    resp = await api.post("/api/sites", json=body, headers=token_for(workspace_id, "admin"))
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["error"]["details"]["field"] == field

@@ -13,7 +13,7 @@ from openbook.errors import InvalidRequest
 
 @pytest.mark.parametrize("raw, expected", [
     ("docs.openbook-ci.dev", "docs.openbook-ci.dev"),
-    ("  Docs.OpenBook-CI.Dev ", "docs.openbook-ci.dev"),
+    ("Docs.OpenBook-CI.Dev", "docs.openbook-ci.dev"),
     ("a.b.c.d.openbook-ci.dev", "a.b.c.d.openbook-ci.dev"),
     ("x-y.openbook-ci.dev", "x-y.openbook-ci.dev"),
     ("live.openbook-ci.dev", "live.openbook-ci.dev"),
@@ -68,6 +68,9 @@ def test_public_names_are_accepted_and_normalised(raw: str, expected: str) -> No
     ("trailing.dot.", "syntax"),
     ("a/b.dev", "syntax"),
     ("é.openbook-ci.dev", "syntax"),
+    ("\u212a.openbook-ci.dev", "syntax"),
+    (" docs.openbook-ci.dev", "syntax"),
+    ("docs.openbook-ci.dev\n", "syntax"),
     ("x" * 64 + ".dev", "syntax"),
     (("a." * 127) + "dev", "syntax"),
     (7, "syntax"),

@@ -15,6 +15,9 @@ from openbook.api.errors import MAX_HEADER_BYTES, MAX_TARGET_BYTES, PARSER_LINE_
     ("PUT", "/api/merge", ["POST"]),
     ("POST", "/health", ["GET", "HEAD"]),
     ("PATCH", "/api/branches/main/log", ["GET", "HEAD"]),
+    # A name ending in /commits is never a branch, so only the commits route answers there.
+    ("GET", "/api/branches/main/commits", ["POST"]),
+    ("OPTIONS", "/api/branches/draft/x/commits", ["POST"]),
 ])
 async def test_405_lists_the_allowed_methods_in_allow(api: Any, token_for: Any, workspace_id: uuid.UUID,
                                                       method: str, path: str, allowed: list[str]) -> None:
