@@ -103,7 +103,9 @@ async def test_the_api_refuses_reserved_names_and_accepts_public_ones(api: Any, 
         error = (await resp.json())["error"]
         assert error["code"] == "invalid_request"
         assert error["details"] == {"field": "hostname", "hostname": bad, "reason": reason}
-    ok = await api.post(domains, json={"hostname": "Docs.OpenBook-CI.dev"}, headers=h)
-    assert ok.status == 201 and (await ok.json())["hostname"] == "docs.openbook-ci.dev"
+    # Hostnames are unique across workspaces, and other tests share this database.
+    label = f"docs-{uuid.uuid4().hex[:12]}"
+    ok = await api.post(domains, json={"hostname": f"{label.upper()}.OpenBook-CI.dev"}, headers=h)
+    assert ok.status == 201 and (await ok.json())["hostname"] == f"{label}.openbook-ci.dev"
     got = await (await api.get(f"/api/sites/{site['id']}", headers=h)).json()
-    assert got["domains"] == ["docs.openbook-ci.dev"]
+    assert got["domains"] == [f"{label}.openbook-ci.dev"]

@@ -34,7 +34,7 @@ import pytest
 from openbook.dev.stack import PostgresServer, RedisServer, free_port
 from tests.conftest import JWT_TEST_SECRET
 
-MAX_EXAMPLES = os.environ.get("OPENBOOK_FUZZ_EXAMPLES", "60")
+MAX_EXAMPLES = os.environ.get("OPENBOOK_FUZZ_EXAMPLES", "100")
 SEED = os.environ.get("OPENBOOK_FUZZ_SEED", "8")
 RUN_TIMEOUT_S = 600
 CONFIG = Path(__file__).with_name("schemathesis.toml")
@@ -91,7 +91,9 @@ def seed(api_url: str, authorization: str) -> None:
     _call(api_url, authorization, "POST", "/api/branches/draft/intro/commits", {"message": "edit", "changes": [
         {"op": "put", "path": "guide/intro.md", "content": "# Intro\n\nHello again.\n"}]})
     site = _call(api_url, authorization, "POST", "/api/sites", {"name": "Docs", "slug": "docs", "theme": "book"})
-    _call(api_url, authorization, "POST", f"/api/sites/{site['id']}/domains", {"hostname": "docs.openbook-ci.dev"})
+    # Hostnames are unique across workspaces, and other tests share this database.
+    hostname = f"docs-{uuid.uuid4().hex[:12]}.openbook-ci.dev"
+    _call(api_url, authorization, "POST", f"/api/sites/{site['id']}/domains", {"hostname": hostname})
     _call(api_url, authorization, "POST", "/api/deployments", {"site_id": site["id"]})
 
 

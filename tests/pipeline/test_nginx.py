@@ -71,7 +71,7 @@ async def test_nginx_serves_live_sites_by_host(nginx: str, admin: Api, stack: St
     old = await admin.deploy(site["id"])
     assert (await deploy_one(pool, stack.storage, uuid.UUID(old["id"]))).status == "deployed"
 
-    status, headers, body = await fetch(nginx, "/", "Book.Example")
+    status, headers, body = await fetch(nginx, "/", "Book.OpenBook-CI.dev")
     assert status == 200 and b"Welcome" in body
     assert headers["Content-Type"].startswith("text/html")
     assert headers["X-OpenBook-Commit"] == first and headers["Cache-Control"] == "no-cache"
