@@ -8,8 +8,6 @@ event loop keeps renewing its lease meanwhile.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from openbook.errors import CorruptObject, NotFound, PublishFailed, RenderError,
 from openbook.fs import storage
 from openbook.fs.themes import load_theme
 from openbook.render import SiteSettings, build_site
-from openbook.render.site import RENDERER_VERSION
+from openbook.render import build_key as render_build_key
 from openbook.store.objects import ObjectId, decode_commit
 from openbook.store.trees import list_dir
 
@@ -81,10 +79,7 @@ def _render_and_write(content: dict[str, bytes], site: Site, themes_path: tuple[
     started = time.perf_counter()
     chain = load_theme(site.theme, themes_path)
     settings = site_settings(site)
-    build_key = hashlib.sha256(json.dumps(
-        [RENDERER_VERSION, commit_id, site.root, chain.digest(), settings.title, settings.base_url,
-         settings.html, settings.strict, sorted(settings.extra.items())], default=str,
-    ).encode()).hexdigest()
+    build_key = render_build_key(commit_id, site.root, chain, settings)
     manifest = storage.read_manifest(target) or {}
     kept = manifest.get("stats")
     if manifest.get("build_key") == build_key and isinstance(kept, dict):
