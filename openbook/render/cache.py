@@ -29,10 +29,12 @@ from openbook.render.lru import SizedLRU
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-# Together ~30 sites of 2,000 two-KB pages; a 5,000-page site takes ~60 MB.
+# A site of 2,000 two-KB pages keeps ~45 MB (34 of them parsed pages, 7 the search
+# index): ~8 such sites fit in all, and one site of up to ~11,000 pages.
 DEFAULT_MAX_BYTES = 384 * 1024 * 1024
 SITE_MAX_BYTES = 256 * 1024 * 1024
 _TABLE_BYTES = 200  # a table's own dict and tuple, beyond its entries
+_TABLE_SLACK = 64  # entries a small site's table may hold beyond twice the live ones
 
 
 class Kind(Generic[V]):
@@ -48,7 +50,7 @@ class Kind(Generic[V]):
 
 
 class Table(Generic[K, V]):
-    """A kind of table of derived values that one build hands to the next (see `Memo`)."""
+    """A kind of table of derived values that a site's builds share (see `SiteCache.table`)."""
 
     __slots__ = ("entry_bytes", "name")
 
@@ -58,30 +60,6 @@ class Table(Generic[K, V]):
 
     def __repr__(self) -> str:
         return f"Table({self.name!r})"
-
-
-class Memo(Generic[K, V]):
-    """One build's table: it finds the previous build's entries when they were derived from
-    the same inputs (`digest`), and keeps only the entries it used, so a table never
-    outgrows the site."""
-
-    __slots__ = ("_previous", "digest", "entries")
-
-    def __init__(self, digest: str, previous: dict[K, V]) -> None:
-        self.digest = digest
-        self._previous = previous
-        self.entries: dict[K, V] = {}
-
-    def get(self, key: K) -> V | None:
-        found = self.entries.get(key)
-        if found is None:
-            found = self._previous.get(key)
-            if found is not None:
-                self.entries[key] = found
-        return found
-
-    def put(self, key: K, value: V) -> None:
-        self.entries[key] = value
 
 
 class SiteCache:
@@ -101,14 +79,28 @@ class SiteCache:
         """Take an entry out (a build that changes a value in place puts it back when done)."""
         return cast("V | None", self._lru.pop((kind, key)))
 
-    def memo(self, table: Table[K, V], digest: str = "") -> Memo[K, V]:
-        """This build's `table`, seeded with the last kept one if it has the same `digest`."""
-        kept = cast("Memo[K, V] | None", self._lru.get((table, None)))
-        return Memo(digest, kept.entries if kept is not None and kept.digest == digest else {})
+    def table(self, table: Table[K, V], digest: str = "") -> dict[K, V]:
+        """The site's `table` of values derived from inputs whose digest is `digest`: the one
+        earlier builds filled if they had the same digest, else a new one replacing it. The
+        build fills it as it goes (a plain dict: lookups are the hot path), then `settle`s it."""
+        kept = cast("tuple[str, dict[K, V]] | None", self._lru.get((table, None)))
+        if kept is not None and kept[0] == digest:
+            return kept[1]
+        entries: dict[K, V] = {}
+        self._lru.put((table, None), (digest, entries), _TABLE_BYTES)
+        return entries
 
-    def keep(self, table: Table[K, V], memo: Memo[K, V]) -> None:
-        """Hand `memo` to the next build (replacing the table kept before)."""
-        self._lru.put((table, None), memo, _TABLE_BYTES + table.entry_bytes * len(memo.entries))
+    def settle(self, table: Table[K, V], live: int) -> None:
+        """Weigh `table` after a build that needed up to `live` of its entries. Entries no build
+        needs any more (the key of a page before its edit) are never looked up again: once they
+        could outnumber the live ones, the table starts again empty."""
+        kept = cast("tuple[str, dict[K, V]] | None", self._lru.get((table, None)))
+        if kept is None:
+            return
+        if len(kept[1]) > 2 * live + _TABLE_SLACK:
+            self._lru.pop((table, None))
+        else:
+            self._lru.put((table, None), kept, _TABLE_BYTES + table.entry_bytes * len(kept[1]))
 
     def clear(self) -> None:
         self._lru.clear()

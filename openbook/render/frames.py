@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openbook.render import sitefiles
-from openbook.render.cache import Memo, SiteCache, Table
+from openbook.render.cache import SiteCache, Table
 from openbook.render.nav import Nav
 from openbook.render.pages import Page
 from openbook.render.sitefiles import quote
@@ -43,14 +43,13 @@ class Frames:
         self.site_title = site_title
         self.by_url = {p.url: p for p in pages.values()}
         inputs = json.dumps([nav_json, site_title, [[p.url, p.title] for p in pages.values()]])
-        self.memo: Memo[tuple[str, str], Frame] = cache.memo(FRAMES, hashlib.sha256(inputs.encode()).hexdigest())
+        self._known = cache.table(FRAMES, hashlib.sha256(inputs.encode()).hexdigest())
 
     def of(self, page: Page, root: str) -> Frame:
         """The frame of `page`, published at an output whose root prefix is `root`."""
-        found = self.memo.get((page.url, page.output))
+        found = self._known.get((page.url, page.output))
         if found is None:
-            found = self._frame(page, root)
-            self.memo.put((page.url, page.output), found)
+            found = self._known[(page.url, page.output)] = self._frame(page, root)
         return found
 
     def _frame(self, page: Page, root: str) -> Frame:

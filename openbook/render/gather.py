@@ -76,16 +76,18 @@ def gather(
         nav = from_folders(list(pages.values()))
 
     file_set = set(files)
-    targets = cache.memo(TARGETS, universe(pages, file_set))
-    resolver = LinkResolver(pages, file_set, targets)
+    resolver = LinkResolver(pages, file_set, cache.table(TARGETS, universe(pages, file_set)))
     links: dict[str, list[str | None]] = {}
     broken = [{"path": p, "target": t} for p, t in nav.broken]
     for page in pages.values():
         urls = links[page.source] = [resolver.resolve(page.source, target).url for _, target in page.doc.links]
-        broken += [
-            {"path": page.source, "target": t} for (_, t), url in zip(page.doc.links, urls, strict=True) if url is None
-        ]
-    cache.keep(TARGETS, targets)
+        if None in urls:
+            broken += [
+                {"path": page.source, "target": t}
+                for (_, t), url in zip(page.doc.links, urls, strict=True)
+                if url is None
+            ]
+    cache.settle(TARGETS, live=sum(len(p.doc.links) for p in pages.values()))
     broken.sort(key=lambda b: (b["path"], b["target"]))
     if settings.strict and broken:
         listed = ", ".join(f"{b['path']} → {b['target']}" for b in broken[:_LISTED_BROKEN])

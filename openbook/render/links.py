@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from openbook.render import sitefiles
-from openbook.render.cache import Memo, Table
+from openbook.render.cache import Table
 from openbook.render.images import Size, add_sizes
 from openbook.render.markdown import PLACEHOLDER_RE, ParsedDoc
 from openbook.render.pages import INDEX_STEMS, MARKDOWN_EXTENSIONS, Page
@@ -46,7 +46,7 @@ class LinkResolver:
     (the site's cache hands them on); anchors are checked every time.
     """
 
-    def __init__(self, pages: Mapping[str, Page], files: set[str], targets: Memo[tuple[str, str], Target]) -> None:
+    def __init__(self, pages: Mapping[str, Page], files: set[str], targets: dict[tuple[str, str], Target]) -> None:
         self.pages = pages  # source path → page
         self.by_url = {p.url: p for p in pages.values()}
         self.files = files  # published non-page content paths
@@ -63,8 +63,7 @@ class LinkResolver:
         folder = _dirname(from_source)
         found = self._targets.get((folder, href))
         if found is None:
-            found = self._target(folder, href)
-            self._targets.put((folder, href), found)
+            found = self._targets[(folder, href)] = self._target(folder, href)
         source, url, anchor = found
         if source is None:
             return Resolved(url, None)

@@ -1,10 +1,10 @@
-"""Stage 2, plan: every output that is rendered or copied, with its render key, before any renders.
+"""Stage 2, plan: every output with its render key, before any renders, and what to render.
 
-A render key hashes everything its output depends on (see `keys`). Outputs
+A render key hashes everything its output depends on (see `keys`); an output
+whose key equals the previous deployment's is reused, not rendered. Outputs
 claim their paths in this order, the first one winning or a clash failing
 the build: content files (their paths are the author's), pages, aliases,
-theme outputs, the contents page, the 404 page, toc.js. What each one needs
-to render is built only for the outputs `rendering` renders.
+theme outputs, the contents page, the 404 page, toc.js.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from markupsafe import Markup
 from openbook.errors import RenderError
 from openbook.render import sitefiles
 from openbook.render.assets import Assets, build_assets
-from openbook.render.cache import Memo, SiteCache, Table
+from openbook.render.cache import SiteCache, Table
 from openbook.render.context import GENERATED_DIR, TOC_JS, PageRenderer, PageView, RenderJob, RenderState, page_context
 from openbook.render.frames import FRAMES, Frame, Frames
 from openbook.render.gather import Gathered
@@ -49,37 +49,43 @@ class Planned:
     path: str
     key: str
     owner: str  # named when another output claims the same path
-    # the bytes when known without rendering (content files, redirects), else what to render
-    # (the job is built only for an output that is rendered)
-    produce: bytes | Callable[[], RenderJob]
-    pooled: bool = False  # a content page: rendered in the process pool when there are many
+    # None: the previous deployment's file is reused. Else the bytes when known without
+    # rendering (content files, redirects), or what builds the job that renders it.
+    produce: bytes | Callable[[], RenderJob] | None
+    pooled: bool  # a content page: rendered in the process pool when there are many
 
 
 @dataclass(slots=True)
 class Plan:
     renderer: PageRenderer
     assets: Assets
+    previous: Mapping[str, str]  # output path → render key of the previous deployment
     outputs: dict[str, Planned] = field(default_factory=dict)  # by path, in claim order
 
-    def add(self, planned: Planned) -> None:
-        if planned.path in self.outputs:
-            raise clash(planned.path, planned.owner)
-        self.outputs[planned.path] = planned
+    def add(
+        self, path: str, key: str, owner: str, produce: bytes | Callable[[], RenderJob], pooled: bool = False
+    ) -> None:
+        if path in self.outputs:
+            raise clash(path, owner)
+        # Dropping what a reused output would need keeps a large site's plan small.
+        self.outputs[path] = Planned(path, key, owner, None if self.previous.get(path) == key else produce, pooled)
 
 
 def clash(path: str, owner: str) -> RenderError:
     return RenderError(owner, f"publishes {path}, which another file already publishes")
 
 
-def plan(gathered: Gathered, last_commits: LastCommits, cache: SiteCache) -> Plan:
+def plan(gathered: Gathered, previous: Mapping[str, str], last_commits: LastCommits, cache: SiteCache) -> Plan:
     """Raises RenderError for clashing outputs, a template the theme lacks, a bad alias."""
-    return _Planner(gathered, last_commits, cache).run()
+    return _Planner(gathered, previous, last_commits, cache).run()
 
 
 class _Planner:
     """What planning one build needs; `run` claims every output in order."""
 
-    def __init__(self, gathered: Gathered, last_commits: LastCommits, cache: SiteCache):
+    def __init__(
+        self, gathered: Gathered, previous: Mapping[str, str], last_commits: LastCommits, cache: SiteCache
+    ) -> None:
         self.gathered = gathered
         self.settings = settings = gathered.settings
         self.last_commits = last_commits
@@ -102,7 +108,7 @@ class _Planner:
             page_urls={p.source: p.url for p in pages.values()},
             nav=gathered.nav.items,
         )
-        self.plan = Plan(PageRenderer(state, cache), assets)
+        self.plan = Plan(PageRenderer(state, cache), assets, previous)
         self.templates: Templates = self.plan.renderer.templates
         self.common_key = sha(RENDERER_VERSION, chain.digest(), settings_json(settings), contents_url)
         self.nav_json = gathered.nav.to_json()
@@ -110,7 +116,7 @@ class _Planner:
         self.listing = Listing.build(chain, list(pages.values()), settings.base_url)
         self.claims = self.listing.claims(self.templates.has)  # theme outputs: output path → what renders it
         self.frames = Frames(gathered.nav, self.nav_json, settings.title, pages, cache)
-        self.page_keys = cache.memo(PAGE_KEYS)
+        self.page_keys = cache.table(PAGE_KEYS)
         self.images = ImageSizes(gathered.content)
         self._deps_keys: dict[TemplateUses, str] = {}
         self._page_templates: dict[str, bool] = {}
@@ -118,25 +124,25 @@ class _Planner:
     def run(self) -> Plan:
         content, plan = self.gathered.content, self.plan
         for path in self.gathered.files:
-            plan.add(Planned(path, sha("file", path, content[path]), path, content[path]))
+            plan.add(path, sha("file", path, content[path]), path, content[path])
         for page in self.gathered.pages.values():
             if page.output in USER_OVERRIDABLE and page.output in plan.outputs:
                 continue  # the author's own robots.txt, sitemap.xml or 404.html
-            plan.add(self._page(page))
+            self._page(page)
         for page in self.gathered.pages.values():
             for alias in page.meta.aliases:
-                plan.add(self._alias(page, alias))
+                self._alias(page, alias)
         for path, claim in sorted(self.claims.items()):
             if path not in plan.outputs:  # content files, pages and aliases win
-                plan.add(self._theme_output(path, claim))
+                self._theme_output(path, claim)
         if self.templates.has("contents.html"):
-            plan.add(self._contents())
+            self._contents()
         if "404.html" not in plan.outputs:
-            plan.add(self._not_found())
+            self._not_found()
         if self.templates.has("toc.js"):
-            plan.add(self._toc_js())
-        self.cache.keep(PAGE_KEYS, self.page_keys)
-        self.cache.keep(FRAMES, self.frames.memo)
+            self._toc_js()
+        self.cache.settle(PAGE_KEYS, live=len(self.gathered.pages))
+        self.cache.settle(FRAMES, live=len(self.gathered.pages))
         return plan
 
     # --- what keys are made of ---------------------------------------------------------------
@@ -161,9 +167,9 @@ class _Planner:
             ok = self._page_templates[name] = valid_template_name(name) and self.templates.has(name)
         return ok
 
-    # --- one method per kind of output ---------------------------------------------------------
+    # --- one method per kind of output, each adding it to the plan ------------------------------
 
-    def _page(self, page: Page) -> Planned:
+    def _page(self, page: Page) -> None:
         claim = self.claims.get(page.output)  # a theme output at this page's path renders it
         template = claim.output.template if claim else page.meta.template or "page.html"
         if claim is None and not self.page_template(template):
@@ -187,16 +193,16 @@ class _Planner:
             listing_key=listing_key,
         )
         key = page_plan.key(self.common_key, self.deps_key(uses), self.page_keys)
-        return Planned(page.output, key, page.source, page_plan.job, pooled=True)
+        self.plan.add(page.output, key, page.source, page_plan, pooled=True)
 
-    def _alias(self, page: Page, alias: str) -> Planned:
+    def _alias(self, page: Page, alias: str) -> None:
         out = sitefiles.alias_output(alias)
         if out is None:
             raise RenderError(page.source, f"alias {alias!r} is not a clean site path")
         key = sha(RENDERER_VERSION, "alias", out, page.url, page.title)
-        return Planned(out, key, page.source, sitefiles.redirect_page(out, page.url, page.title))
+        self.plan.add(out, key, page.source, sitefiles.redirect_page(out, page.url, page.title))
 
-    def _theme_output(self, path: str, claim: Claim) -> Planned:
+    def _theme_output(self, path: str, claim: Claim) -> None:
         """A theme output no content page publishes."""
         root, template = sitefiles.root_prefix(path), claim.output.template
         uses = self.templates.uses(template)
@@ -206,32 +212,32 @@ class _Planner:
         owner = f"theme output {path}"
         job = RenderJob(path, owner, template, root, page_context(view, listing=listing), uses.nav)
         key = sha(self.common_key, "output", path, template, listing_key, self.deps_key(uses))
-        return Planned(path, key, owner, lambda: job)
+        self.plan.add(path, key, owner, lambda: job)
 
-    def _contents(self) -> Planned:
+    def _contents(self) -> None:
         contents_url = self.plan.renderer.state.contents_url
         path = f"{contents_url}index.html"
         context = page_context(PageView("Contents", contents_url))
         job = RenderJob(path, "the contents page", "contents.html", sitefiles.root_prefix(path), context, True)
         key = sha(self.common_key, "contents", self.nav_key, self.deps_key(self.templates.uses("contents.html")))
-        return Planned(path, key, "contents.html", lambda: job)
+        self.plan.add(path, key, "contents.html", lambda: job)
 
-    def _not_found(self) -> Planned:
+    def _not_found(self) -> None:
         name = "404.html" if self.templates.has("404.html") else "page.html"
         uses = self.templates.uses(name)
         body = "" if name == "404.html" else "<h1>Page not found</h1>"  # page.html shows the body only
         context = page_context(PageView("Page not found", "404.html", html=body))
         job = RenderJob("404.html", "the 404 page", name, "/", context, uses.nav)
         key = sha(self.common_key, "404", name, self.deps_key(uses))
-        return Planned("404.html", key, "404.html", lambda: job)
+        self.plan.add("404.html", key, "404.html", lambda: job)
 
-    def _toc_js(self) -> Planned:
+    def _toc_js(self) -> None:
         uses = self.templates.uses("toc.js")
         # `</` would end an inline <script> should a theme ever inline toc.js
         context = {"nav_json": Markup(self.nav_json.replace("</", "<\\/"))}
         job = RenderJob(TOC_JS, "toc.js", "toc.js", "", context, uses.nav)
         key = sha(self.common_key, "toc", self.nav_key, self.deps_key(uses))
-        return Planned(TOC_JS, key, "toc.js", lambda: job)
+        self.plan.add(TOC_JS, key, "toc.js", lambda: job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +256,7 @@ class _PagePlan:
     listing: dict[str, Any] | None  # pages/terms/term when a theme output renders this page
     listing_key: str  # digest of `listing` ("" without)
 
-    def key(self, common_key: str, deps: str, memo: Memo[tuple[object, ...], str]) -> str:
+    def key(self, common_key: str, deps: str, known: dict[tuple[object, ...], str]) -> str:
         # Everything else in the context (title, toc, meta, body) follows from the page's
         # bytes, its URL, the site title and HTML mode (in common_key) and the links.
         page = self.page
@@ -258,7 +264,7 @@ class _PagePlan:
         if not any(self.terms.values()):  # then every input below is hashable, and equal iff its JSON is
             inputs = (common_key, deps, page.source, page.blob_sha, page.url, self.template, self.frame.json)
             inputs += (tuple(self.urls), tuple(self.sizes), self.last_commit, tuple(self.terms), self.listing_key)
-            found = memo.get(inputs)
+            found = known.get(inputs)
             if found is not None:
                 return found
         # json.dumps(parts) for parts = [source, blob_sha, url, template, deps, prev, next, crumbs,
@@ -268,10 +274,11 @@ class _PagePlan:
         parts = f"{head[:-1]}, {self.frame.json}, {tail[1:]}"
         key = hashlib.sha256(f"{common_key}page{parts}".encode()).hexdigest()
         if inputs is not None:
-            memo.put(inputs, key)
+            known[inputs] = key
         return key
 
-    def job(self) -> RenderJob:
+    def __call__(self) -> RenderJob:
+        """The page's render job (a plan is called only for a page that is rendered)."""
         page = self.page
         view = PageView.of(page, write_links(page.doc, self.urls, self.sizes, self.root), self.terms)
         if self.uses.last_commit:

@@ -1,6 +1,6 @@
 """Stage 3, render: bytes for the planned outputs whose render key changed, and only those.
 
-An output whose key equals the one in `previous` (the live deployment's) comes
+An output the plan reuses (its key equals the previous deployment's) comes
 back without bytes: the caller reuses that deployment's file. Content pages
 render in the process pool when there are many (`parallel`); site-wide
 outputs (theme outputs, the contents and 404 pages, toc.js) render here,
@@ -10,7 +10,7 @@ Pages render first, in order, so the first error is the one a serial build meets
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from openbook.render import parallel
 from openbook.render.context import RenderJob
@@ -18,14 +18,14 @@ from openbook.render.plan import Plan
 from openbook.render.result import OutputFile
 
 
-def render(plan: Plan, previous: Mapping[str, str], workers: int) -> list[OutputFile]:
+def render(plan: Plan, workers: int) -> list[OutputFile]:
     """Every planned output, in plan order; `data` is None for those not rendered.
     Raises RenderError for a template that fails (file and line)."""
     data: dict[str, bytes] = {}
     pages: list[tuple[str, Callable[[], RenderJob]]] = []
     site_wide: list[tuple[str, Callable[[], RenderJob]]] = []
     for planned in plan.outputs.values():
-        if previous.get(planned.path) == planned.key:
+        if planned.produce is None:
             continue
         if isinstance(planned.produce, bytes):
             data[planned.path] = planned.produce

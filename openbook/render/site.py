@@ -3,9 +3,10 @@
 Four stages, everything known before anything is written (the caller writes):
 
 1. gather (`gather`): content → parsed pages, their URLs, the navigation, resolved links;
-2. plan (`plan`): every output's render key, before any renders;
-3. render (`rendering`): only the outputs whose key differs from the previous
-   deployment's, in a process pool when there are many;
+2. plan (`plan`): every output's render key, before any renders; an output
+   whose key equals the previous deployment's is reused;
+3. render (`rendering`): only the outputs whose key changed, in a process
+   pool when there are many;
 4. assemble (`assemble`): the generated site files (sitemap, search index,
    assets), then the BuildResult.
 
@@ -61,8 +62,8 @@ def build_site(
     previous = previous or {}
     with SITE_CACHES.site(site_key) as cache:
         gathered = gather(content, theme, settings, workers, cache)
-        planned = plan(gathered, last_commits or {}, cache)
-        rendered = render(planned, previous, workers)
+        planned = plan(gathered, previous, last_commits or {}, cache)
+        rendered = render(planned, workers)
         return assemble(gathered, planned, rendered, previous, search_shard_limit, cache)
 
 

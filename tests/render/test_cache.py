@@ -86,15 +86,15 @@ def test_each_site_and_all_sites_together_stay_within_their_bytes() -> None:
         assert same is b and same.get(blob, 0) == b"y"
 
 
-def test_a_memo_keeps_only_what_the_last_build_used_and_only_for_the_same_inputs() -> None:
+def test_a_table_serves_builds_with_the_same_inputs_and_never_outgrows_the_live_entries() -> None:
     cache = SiteCache()
     frames: Table[str, int] = Table("t", entry_bytes=10)
-    one = cache.memo(frames, "d1")
-    one.put("p", 1)
-    one.put("q", 2)
-    cache.keep(frames, one)
-    two = cache.memo(frames, "d1")
-    assert two.get("p") == 1  # q is not used by this build
-    cache.keep(frames, two)
-    assert cache.memo(frames, "d1").get("q") is None
-    assert cache.memo(frames, "d2").get("p") is None  # derived from other inputs
+    cache.table(frames, "d1")["p"] = 1
+    cache.settle(frames, live=1)
+    assert cache.table(frames, "d1") == {"p": 1} and cache.bytes > 10
+    assert cache.table(frames, "d2") == {}  # derived from other inputs: a new table replaces it
+    assert cache.table(frames, "d1") == {}
+    stale = cache.table(frames, "d3")
+    stale.update((f"old{i}", i) for i in range(200))
+    cache.settle(frames, live=50)  # 200 > 2 x 50 + slack: most entries are no longer needed
+    assert cache.table(frames, "d3") == {}
