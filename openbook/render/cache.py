@@ -102,12 +102,6 @@ class SiteCache:
         else:
             self._lru.put((table, None), kept, _TABLE_BYTES + table.entry_bytes * len(kept[1]))
 
-    def clear(self) -> None:
-        self._lru.clear()
-
-    def __len__(self) -> int:
-        return len(self._lru)
-
     @property
     def bytes(self) -> int:
         return self._lru.bytes

@@ -58,7 +58,6 @@ class RenderState:
 class RenderJob:
     """One output to render: its template and the output's own part of the context."""
 
-    output: str
     describe: str  # errors say "while rendering <describe>": a page's source, "the 404 page", ...
     template: str
     root: str  # from the output's folder back to the site root ("../../"); "/" for 404.html

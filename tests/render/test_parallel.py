@@ -183,7 +183,7 @@ def test_a_failure_sent_back_by_a_pool_process_keeps_its_class(
     chain = book.with_content_overrides({"_theme/templates/page.html": b"{% for i in range(99999) %}{% endfor %}"})
     state = RenderState(chain, {"title": "x"}, "contents/", {}, {}, ())
     monkeypatch.setattr(parallel, "_renderer", PageRenderer(state))
-    failure = parallel._render_chunk([RenderJob("index.html", "index.md", "page.html", "", {}, False)])
+    failure = parallel._render_chunk([RenderJob("index.md", "page.html", "", {}, False)])
     assert isinstance(failure, parallel._Failure)
     failure = pickle.loads(pickle.dumps(failure))  # as it travels back
     assert failure.kind is TemplateTimeout and failure.path == "_theme/templates/page.html"
