@@ -6,6 +6,7 @@
     │   ├── InvalidPath      a content path breaks the path rules
     │   ├── InvalidRef       a malformed branch name or commit id
     │   └── RenderError      the author's content cannot be rendered (file + cause)
+    │       └── TemplateTimeout  a content template ran past its time limit
     ├── Unauthorized         401: missing, expired or forged token
     ├── Forbidden            403: valid token without the role
     ├── NotFound             404: absent, or another workspace's
@@ -168,3 +169,7 @@ class CorruptObject(OpenBookError):
     """
 
     code = "corrupt_object"
+
+
+class TemplateTimeout(RenderError):
+    """A sandboxed template (from a site's `_theme/`) ran past its time limit; names the template and line."""
