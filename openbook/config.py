@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from openbook.errors import ConfigError
 
 Component = Literal["api", "worker", "migrate", "token", "db"]
@@ -152,10 +156,16 @@ def _jwt(env: Mapping[str, str], problems: list[str]) -> JwtSettings | None:
         if len(key.encode()) < 32:
             problems.append("JWT_SECRET must be at least 32 bytes")
             return None
+        if key.lstrip().startswith(("-----BEGIN", "ssh-", "ecdsa-")):
+            # PyJWT refuses such an HMAC key on every request; say so at start instead.
+            problems.append(f"JWT_SECRET looks like a public key; for {algorithm} it must be a shared secret"
+                            " (set JWT_ALGORITHM=RS256 and JWT_PUBLIC_KEY to verify with a public key)")
+            return None
     else:
         key = env.get("JWT_PUBLIC_KEY", "")
-        if "BEGIN PUBLIC KEY" not in key:
-            problems.append(f"JWT_PUBLIC_KEY must hold a PEM public key for {algorithm}")
+        problem = _public_key_problem(algorithm, key)
+        if problem is not None:
+            problems.append(problem)
             return None
     return JwtSettings(
         algorithm=algorithm,
@@ -163,6 +173,30 @@ def _jwt(env: Mapping[str, str], problems: list[str]) -> JwtSettings | None:
         issuer=env.get("JWT_ISSUER") or None,
         audience=env.get("JWT_AUDIENCE") or None,
     )
+
+
+MIN_RSA_BITS = 2048
+
+
+def _public_key_problem(algorithm: str, pem: str) -> str | None:
+    """Why `pem` cannot verify `algorithm` tokens, or None: RS* need an RSA key, ES256 a P-256 key.
+
+    Parsed with the same library PyJWT verifies with, so a key accepted here
+    is one every request can use (a broken key would otherwise make every
+    token a 401 "Algorithm not supported" or "Could not deserialize key").
+    """
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        return f"JWT_PUBLIC_KEY is not a PEM public key ({type(exc).__name__}: {exc})"
+    if algorithm.startswith("RS"):
+        if not isinstance(key, rsa.RSAPublicKey):
+            return f"JWT_PUBLIC_KEY must be an RSA public key for {algorithm}, got {type(key).__name__}"
+        if key.key_size < MIN_RSA_BITS:
+            return f"JWT_PUBLIC_KEY is a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} bits are needed"
+    elif not (isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)):
+        return f"JWT_PUBLIC_KEY must be an EC P-256 public key for {algorithm}, got {type(key).__name__}"
+    return None
 
 
 def _storage(env: Mapping[str, str], problems: list[str]) -> Path | None:

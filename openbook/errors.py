@@ -6,6 +6,7 @@
     │   ├── InvalidPath      a content path breaks the path rules
     │   ├── InvalidRef       a malformed branch name or commit id
     │   ├── RenderError      the author's content cannot be rendered (file + cause)
+    │   │   └── TemplateTimeout  a content template ran past its time limit
     │   └── TargetRefused    a webhook target is not a public address (SSRF guard)
     ├── Unauthorized         401: missing, expired or forged token
     ├── Forbidden            403: valid token without the role
@@ -177,3 +178,7 @@ class CorruptObject(OpenBookError):
     """
 
     code = "corrupt_object"
+
+
+class TemplateTimeout(RenderError):
+    """A sandboxed template (from a site's `_theme/`) ran past its time limit; names the template and line."""

@@ -5,8 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from openbook.config import load_settings
 from openbook.errors import ConfigError
@@ -71,3 +74,66 @@ def test_cli_exits_2_naming_problems_before_connecting(command: str) -> None:
     assert "DB_DSN is missing" in result.stderr
     if command != "migrate":
         assert "REDIS_ADDR is missing" in result.stderr and "STORAGE_PATH is missing" in result.stderr
+
+
+def public_pem(key: Any) -> str:
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def asymmetric_env(tmp_path: Path, algorithm: str, pem: str) -> dict[str, str]:
+    env = {k: v for k, v in good_env(tmp_path).items() if k != "JWT_SECRET"}
+    return env | {"JWT_ALGORITHM": algorithm, "JWT_PUBLIC_KEY": pem}
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "RS384", "RS512"])
+def test_rsa_public_key_is_accepted_for_rs_algorithms(tmp_path: Path, algorithm: str) -> None:
+    pem = public_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    settings = load_settings("api", asymmetric_env(tmp_path, algorithm, pem))
+    assert settings.jwt is not None and settings.jwt.algorithm == algorithm and settings.jwt.key == pem
+
+
+def test_ec_p256_public_key_is_accepted_for_es256(tmp_path: Path) -> None:
+    pem = public_pem(ec.generate_private_key(ec.SECP256R1()))
+    settings = load_settings("api", asymmetric_env(tmp_path, "ES256", pem))
+    assert settings.jwt is not None and settings.jwt.algorithm == "ES256"
+
+
+BROKEN_PEM = "-----BEGIN PUBLIC KEY-----\nbm90IGEga2V5\n-----END PUBLIC KEY-----\n"
+
+
+@pytest.mark.parametrize(("algorithm", "make_pem", "says"), [
+    ("RS256", lambda: "", "not a PEM public key"),
+    ("RS256", lambda: BROKEN_PEM, "not a PEM public key"),
+    ("RS256", lambda: public_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))[:200],
+     "not a PEM public key"),
+    ("RS256", lambda: public_pem(ec.generate_private_key(ec.SECP256R1())), "must be an RSA public key"),
+    ("RS256", lambda: public_pem(ed25519.Ed25519PrivateKey.generate()), "must be an RSA public key"),
+    ("RS256", lambda: public_pem(rsa.generate_private_key(public_exponent=65537, key_size=1024)),
+     "at least 2048 bits"),
+    ("ES256", lambda: public_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+     "must be an EC P-256 public key"),
+    ("ES256", lambda: public_pem(ec.generate_private_key(ec.SECP384R1())), "must be an EC P-256 public key"),
+], ids=["empty", "garbage-base64", "truncated", "ec-for-rs", "ed25519-for-rs", "short-rsa", "rsa-for-es",
+        "p384-for-es"])
+def test_a_public_key_that_cannot_verify_is_refused_at_start(tmp_path: Path, algorithm: str, make_pem: Any,
+                                                            says: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings("api", asymmetric_env(tmp_path, algorithm, make_pem()))
+    (problem,) = [p for p in info.value.problems if "JWT_PUBLIC_KEY" in p]
+    assert says in problem
+
+
+def test_a_public_key_given_as_hmac_secret_is_refused(tmp_path: Path) -> None:
+    pem = public_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    with pytest.raises(ConfigError) as info:
+        load_settings("api", good_env(tmp_path) | {"JWT_SECRET": pem})
+    assert any("JWT_SECRET looks like a public key" in p for p in info.value.problems)
+
+
+def test_cli_refuses_a_bad_public_key_with_exit_2(tmp_path: Path) -> None:
+    env = asymmetric_env(tmp_path, "RS256", BROKEN_PEM) | {"PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-m", "openbook.cli", "api"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "JWT_PUBLIC_KEY is not a PEM public key" in result.stderr

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from openbook.api import audit, content, deployments, health, openapi, sites, webhooks
 from openbook.api.auth import auth_middleware
-from openbook.api.errors import error_middleware, request_id_middleware
+from openbook.api.bodies import url_text_middleware
+from openbook.api.errors import PARSER_LIMITS, error_middleware, header_limit_middleware, request_id_middleware
 from openbook.api.keys import DATABASE, SETTINGS, STREAM
 from openbook.config import Settings
 from openbook.db.database import Database
@@ -68,7 +69,9 @@ def create_app(settings: Settings) -> web.Application:
 
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[request_id_middleware, error_middleware, auth_middleware(settings.jwt, check_workspace)],
+        middlewares=[request_id_middleware, header_limit_middleware, error_middleware,
+                     auth_middleware(settings.jwt, check_workspace), url_text_middleware],
+        handler_args=PARSER_LIMITS,
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_postgres)

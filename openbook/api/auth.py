@@ -10,6 +10,7 @@ from typing import Any, Literal
 import jwt
 from aiohttp import web
 
+from openbook.api.bodies import find_bad_text
 from openbook.api.errors import Handler
 from openbook.config import JwtSettings
 from openbook.errors import Forbidden, Unauthorized
@@ -23,6 +24,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset({"read", "write", "publish", "admin"}),
 }
 ROLES = tuple(ROLE_PERMISSIONS)
+TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,14 @@ def decode_token(token: str, settings: JwtSettings) -> Principal:
         )
     except jwt.PyJWTError as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
+    for name in TIME_CLAIMS:
+        # PyJWT reads these with int(), which also takes "1700000000"; RFC 7519 says a number.
+        if name in claims and (not isinstance(claims[name], int | float) or isinstance(claims[name], bool)):
+            raise Unauthorized(f"invalid token: {name} must be a number (NumericDate)")
+    bad = find_bad_text(claims)
+    if bad is not None:
+        # Claims end up in rows (author, actor): text PostgreSQL cannot store is a bad token, not a 500.
+        raise Unauthorized(f"invalid token: claim {bad[0]}: {bad[1]}")
     sub, ws, roles = claims["sub"], claims["workspace_id"], claims["roles"]
     if not isinstance(sub, str) or not sub:
         raise Unauthorized("invalid token: sub must be a non-empty string")

@@ -173,6 +173,9 @@ async def merge(request: web.Request) -> web.Response:
     return web.json_response({"result": outcome.result, "commit": commit_json(outcome.commit)}, status=status)
 
 
+BRANCH_ROUTE = r"/api/branches/{name:(?!.*/(?:commits|log)$).+}"
+
+
 def setup(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/branches", idempotent(create_branch))
@@ -181,8 +184,10 @@ def setup(app: web.Application) -> None:
     # sub-resources are matched first.
     r.add_post(r"/api/branches/{name:.+}/commits", idempotent(create_commit))
     r.add_get(r"/api/branches/{name:.+}/log", get_log)
-    r.add_get(r"/api/branches/{name:.+}", get_branch)
-    r.add_delete(r"/api/branches/{name:.+}", delete_branch)
+    # A name ending in /commits or /log is never a branch (validate_branch_name reserves those
+    # segments): such URLs belong to the commits and log routes only.
+    r.add_get(BRANCH_ROUTE, get_branch)
+    r.add_delete(BRANCH_ROUTE, delete_branch)
     r.add_get("/api/commits/{id}", get_commit)
     r.add_get(r"/api/refs/{ref:.+}/tree", get_tree)
     r.add_get(r"/api/refs/{ref:.+?}/files/{path:.+}", get_file)

@@ -94,7 +94,8 @@ async def create_deployment(request: web.Request) -> web.Response:
 
 async def commit_deployments(request: web.Request) -> web.Response:
     who = require(request, "read")
-    deps = await rows.Deployments(request.app[DATABASE], who.workspace_id).of_commit(request.match_info["id"])
+    commit = await ContentRepository(request.app[DATABASE], who.workspace_id).load_commit(request.match_info["id"])
+    deps = await rows.Deployments(request.app[DATABASE], who.workspace_id).of_commit(commit.id)
     return web.json_response({"deployments": [d.to_json() for d in deps]})
 
 
@@ -158,27 +159,45 @@ async def switch_live(request: web.Request) -> web.Response:
 
 
 def _document() -> None:
+    preview = {"type": "object", "required": ["branch", "key", "deployment_id", "status", "path", "urls"],
+               "properties": {"branch": {"type": "string"}, "key": {"type": "string"},
+                              "deployment_id": openapi.nullable(openapi.UUID),
+                              "newest_deployment_id": openapi.nullable(openapi.UUID),
+                              "status": {"type": ["string", "null"]}, "path": {"type": "string"},
+                              "urls": {"type": "array", "items": {"type": "string"}}}}
     openapi.document("get", "/api/sites/{id}/previews", "The site's branch previews", role="reader",
-                     responses={200: "{previews: [{branch, key, deployment_id, status, path, urls}]}",
-                                404: "not_found"})
+                     responses={200: ("OK", {"type": "object", "required": ["previews"], "properties": {
+                         "previews": {"type": "array", "items": preview}}}), 404: "not_found"})
+    listing = {"type": "object", "required": ["deployments"],
+               "properties": {"deployments": {"type": "array", "items": openapi.DEPLOYMENT}}}
     openapi.document("get", "/api/commits/{id}/deployments", "Every deployment built from a commit",
-                     role="reader", responses={200: "{deployments: [...]}"})
+                     role="reader", path_params={"id": openapi.COMMIT_ID},
+                     responses={200: ("OK", listing), 404: "not_found: no such commit"})
     openapi.document("post", "/api/deployments", "Deploy a ref (default: the site's branch)",
                      role="publisher",
                      body={"type": "object", "required": ["site_id"],
-                           "properties": {"site_id": {"type": "string", "format": "uuid"},
-                                          "ref": {"type": "string"}}},
-                     responses={202: "{id, status: pending, commit}", 404: "not_found: site"})
+                           "properties": {"site_id": openapi.UUID, "ref": openapi.nullable(
+                               {"type": "string", "description": "a ref; absent, null or empty: the site's branch"})}},
+                     responses={202: ("{id, status: pending, commit}", {
+                         "type": "object", "required": ["id", "status", "commit"], "properties": {
+                             "id": openapi.UUID, "status": {"const": "pending"}, "commit": openapi.COMMIT_ID}}),
+                                400: "invalid_request: unknown ref", 404: "not_found: site"})
     openapi.document("get", "/api/deployments/{id}", "One deployment with status, error, stats, conditions",
-                     role="reader", responses={200: "the deployment", 404: "not_found"})
+                     role="reader", responses={200: ("the deployment", openapi.DEPLOYMENT), 404: "not_found"})
     openapi.document("get", "/api/deployments", "Deployments, newest first", role="reader",
-                     params=[openapi.query("site_id", "only this site's"),
-                             openapi.query("limit", "1..1000, default 100", "integer")])
+                     params=[openapi.query("site_id", "only this site's; empty: every site",
+                                           schema={"anyOf": [openapi.UUID, {"const": ""}]}), openapi.limit(100)],
+                     responses={200: ("OK", {"type": "object", "required": ["deployments"], "properties": {
+                         "deployments": {"type": "array", "items": openapi.DEPLOYMENT}}}), 404: "not_found: site"})
     openapi.document("post", "/api/sites/{id}/live", "Make a deployed deployment live (rollback/forward)",
                      role="publisher",
                      body={"type": "object", "required": ["deployment_id"],
-                           "properties": {"deployment_id": {"type": "string", "format": "uuid"}}},
-                     responses={200: "switched", 404: "not_found", 409: "conflict: not deployed"})
+                           "properties": {"deployment_id": openapi.UUID}},
+                     responses={200: ("switched", {
+                         "type": "object", "required": ["site_id", "live_deployment_id", "commit"], "properties": {
+                             "site_id": openapi.UUID, "live_deployment_id": openapi.UUID,
+                             "commit": openapi.COMMIT_ID}}),
+                                404: "not_found", 409: "conflict: not deployed"})
 
 
 def setup(app: web.Application) -> None:

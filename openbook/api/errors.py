@@ -35,6 +35,17 @@ RETRY_AFTER_S = 2
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = web.RequestKey("request_id", str)
 
+# What a client may send: one header (name plus value) and the request target
+# each at most 8190 bytes, aiohttp's own defaults. The parser itself is given
+# room up to PARSER_LINE_BYTES (see `PARSER_LIMITS`) so that a request between
+# the two reaches `header_limit_middleware` and gets the JSON envelope and a
+# request id; beyond PARSER_LINE_BYTES aiohttp answers a plain-text 400 before
+# any OpenBook code runs. aiohttp also caps a request at 128 header lines.
+MAX_HEADER_BYTES = 8190
+MAX_TARGET_BYTES = 8190
+PARSER_LINE_BYTES = 32 * 1024
+PARSER_LIMITS = {"max_field_size": PARSER_LINE_BYTES, "max_line_size": PARSER_LINE_BYTES}
+
 
 def status_for(exc: errors.OpenBookError) -> int:
     for cls in type(exc).__mro__:
@@ -72,6 +83,21 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 
 
 @web.middleware
+async def header_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """431 for a header over MAX_HEADER_BYTES, 414 for a request target over MAX_TARGET_BYTES."""
+    for name, value in request.raw_headers:
+        if len(name) + len(value) > MAX_HEADER_BYTES:
+            header = name[:100].decode("latin-1")
+            return error_response(431, "header_too_large",
+                                  f"header {header!r} is over {MAX_HEADER_BYTES} bytes (name and value)",
+                                  {"header": header, "limit": MAX_HEADER_BYTES})
+    if len(request.raw_path) > MAX_TARGET_BYTES:
+        return error_response(414, "uri_too_long", f"the request target is over {MAX_TARGET_BYTES} bytes",
+                              {"limit": MAX_TARGET_BYTES})
+    return await handler(request)
+
+
+@web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Map domain errors and aiohttp's own HTTP errors to the JSON envelope; never leak a trace."""
     try:
@@ -95,8 +121,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPNotFound:
         return error_response(404, "not_found", f"no route for {request.method} {request.path}")
     except web.HTTPMethodNotAllowed as exc:
-        return error_response(405, "method_not_allowed", f"{request.method} is not allowed here",
-                              {"allowed": sorted(exc.allowed_methods)})
+        allowed = sorted(exc.allowed_methods)
+        response = error_response(405, "method_not_allowed", f"{request.method} is not allowed here",
+                                  {"allowed": allowed})
+        response.headers["Allow"] = ", ".join(allowed)  # RFC 9110 §15.5.6: a 405 must list them
+        return response
     except web.HTTPException:
         raise
     except Exception:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from openbook.api import openapi
+from openbook.api import hostnames, openapi
 from openbook.api.auth import require
 from openbook.api.bodies import optional_str, read_json_object, required_str
 from openbook.api.idempotency import idempotent, on_effect
@@ -22,16 +22,18 @@ from openbook.store.paths import validate_branch_name, validate_dir_path
 
 log = logging.getLogger("openbook.api")
 
-SITE_PROPERTIES: dict[str, Any] = {"name": {"type": "string"}, "slug": {"type": "string"}, "theme": {"type": "string"},
-                   "branch": {"type": "string", "default": "main"},
-                   "root": {"type": "string", "description": "folder of the tree that holds the site"},
-                   "settings": {"type": "object", "properties": {
-                       "html": {"enum": ["escape", "sanitize", "trusted"]}, "strict": {"type": "boolean"},
-                       "base_url": {"type": "string"}, "params": {"type": "object"}}},
-                   "auto_deploy": {"type": "boolean", "default": True,
-                                   "description": "deploy whenever the site's branch head moves"},
-                   "previews": {"type": "boolean", "default": False,
-                                "description": "deploy previews of every other branch on push"}}
+SETTINGS_SCHEMA = {"type": "object", "additionalProperties": False, "properties": {
+    "html": {"enum": ["escape", "sanitize", "trusted"]}, "strict": {"type": "boolean"},
+    "base_url": {"type": "string", "pattern": r"^https?://[^/\s]+(/\S*)?$"}, "params": {"type": "object"}}}
+FLAGS: dict[str, Any] = {
+    "auto_deploy": {"type": "boolean", "default": True, "description": "deploy whenever the site's branch head moves"},
+    "previews": {"type": "boolean", "default": False, "description": "deploy previews of every other branch on push"},
+}
+SITE_PROPERTIES: dict[str, Any] = {
+    "name": openapi.SITE_NAME, "slug": openapi.SLUG, "theme": {"type": "string"},
+    "branch": openapi.defaulted(openapi.BRANCH_NAME, "main"),
+    "root": openapi.nullable(openapi.SITE_ROOT), "settings": openapi.nullable(SETTINGS_SCHEMA), **FLAGS,
+}
 SITE_BODY = {"type": "object", "required": ["name", "slug", "theme"], "properties": SITE_PROPERTIES,
              "additionalProperties": False}
 CREATE_FIELDS = frozenset(SITE_PROPERTIES)
@@ -146,7 +148,7 @@ async def add_domain(request: web.Request) -> web.Response:
     who = require(request, "admin")
     site_id = path_uuid(request, "id", "site")
     body = await read_json_object(request)
-    hostname = rows.validate_hostname(required_str(body, "hostname"))
+    hostname = hostnames.validate_hostname(required_str(body, "hostname"))
     site = await rows.Sites(request.app[DATABASE], who.workspace_id).add_domain(who.sub, site_id, hostname)
     await _sync_host(request, hostname, site)
     return web.json_response({"hostname": hostname, "site_id": str(site_id)}, status=201)
@@ -157,7 +159,7 @@ async def remove_domain(request: web.Request) -> web.Response:
     site_id = path_uuid(request, "id", "site")
     raw = request.match_info["hostname"]
     try:
-        hostname = rows.validate_hostname(raw)
+        hostname = hostnames.parse_hostname(raw)
     except InvalidRequest:
         raise NotFound(f"site {site_id} has no domain {raw!r}", {"hostname": raw}) from None
     await rows.Sites(request.app[DATABASE], who.workspace_id).remove_domain(who.sub, site_id, hostname)
@@ -166,21 +168,27 @@ async def remove_domain(request: web.Request) -> web.Response:
 
 
 def _document() -> None:
+    one = ("the site", openapi.SITE)
     openapi.document("post", "/api/sites", "Create a site", role="admin", body=SITE_BODY,
-                     responses={201: "the site", 409: "already_exists: the slug is taken"})
+                     responses={201: one, 409: "already_exists: the slug is taken"})
     openapi.document("patch", "/api/sites/{id}", "Change name, theme, branch, root or settings (next deployment)",
-                     role="admin", body={"type": "object", "properties": {
-                         k: v for k, v in SITE_PROPERTIES.items() if k != "slug"}},
-                     responses={200: "the site", 404: "not_found"})
-    openapi.document("get", "/api/sites", "List the workspace's sites", role="reader")
+                     role="admin", body={"type": "object", "minProperties": 1, "additionalProperties": False,
+                                         "properties": {"name": openapi.SITE_NAME, "theme": {"type": "string"},
+                                                        "branch": openapi.BRANCH_NAME, "root": openapi.SITE_ROOT,
+                                                        "settings": SETTINGS_SCHEMA, **FLAGS}},
+                     responses={200: one, 404: "not_found"})
+    openapi.document("get", "/api/sites", "List the workspace's sites", role="reader",
+                     responses={200: ("OK", {"type": "object", "required": ["sites"], "properties": {
+                         "sites": {"type": "array", "items": openapi.SITE}}})})
     openapi.document("get", "/api/sites/{id}", "One site, with live_deployment_id and domains", role="reader",
-                     responses={200: "the site", 404: "not_found"})
+                     responses={200: one, 404: "not_found"})
+    domain = {"type": "object", "required": ["hostname", "site_id"],
+              "properties": {"hostname": {"type": "string"}, "site_id": openapi.UUID}}
     openapi.document("post", "/api/sites/{id}/domains", "Attach a hostname to the site", role="admin",
-                     body={"type": "object", "required": ["hostname"],
-                           "properties": {"hostname": {"type": "string"}}},
-                     responses={201: "attached", 404: "not_found", 409: "conflict: hostname in use"})
+                     body={"type": "object", "required": ["hostname"], "properties": {"hostname": openapi.HOSTNAME}},
+                     responses={201: ("attached", domain), 404: "not_found", 409: "conflict: hostname in use"})
     openapi.document("delete", "/api/sites/{id}/domains/{hostname}", "Detach a hostname", role="admin",
-                     responses={200: "detached", 404: "not_found"})
+                     responses={200: ("detached", domain), 404: "not_found"})
 
 
 def setup(app: web.Application) -> None:

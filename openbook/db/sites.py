@@ -23,8 +23,6 @@ from openbook.errors import AlreadyExists, Conflict, InvalidRequest, NotFound
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 THEME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-_LABEL_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-MAX_HOSTNAME = 253
 MAX_NAME = 200
 
 
@@ -61,25 +59,8 @@ class Site:
         }
 
 
-def validate_hostname(raw: str) -> str:
-    """The RFC 1123 hostname `raw`, lower-cased; InvalidRequest naming it otherwise.
-
-    Labels of 1..63 letters, digits and inner hyphens, at most 253 characters,
-    no trailing dot. The result is also a safe file name (`_hosts/<hostname>`).
-    """
-    host = raw.strip().lower() if isinstance(raw, str) else ""
-    labels = host.split(".")
-    if not host or len(host) > MAX_HOSTNAME or not all(_LABEL_RE.match(label) for label in labels):
-        raise InvalidRequest(
-            f"hostname {raw!r} is not a valid RFC 1123 host name (labels of letters, digits and inner"
-            " hyphens, 1 to 63 characters each, 253 at most)",
-            {"field": "hostname", "hostname": raw},
-        )
-    return host
-
-
 def validate_slug(slug: str) -> str:
-    if not SLUG_RE.match(slug):
+    if not SLUG_RE.fullmatch(slug):  # match() lets "slug\n" through: $ matches before a final newline
         raise InvalidRequest(f"slug {slug!r} must match {SLUG_RE.pattern}", {"field": "slug"})
     return slug
 

@@ -20,9 +20,6 @@ class Assets:
     files: dict[str, bytes]  # output path → bytes
     names: dict[str, str]  # theme static path → output path
 
-    def output_path(self, path: str) -> str | None:
-        return self.names.get(path.lstrip("/"))
-
 
 def _hashed(path: str, data: bytes) -> str:
     digest = hashlib.sha256(data).hexdigest()[:8]

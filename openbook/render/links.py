@@ -1,24 +1,36 @@
-"""Resolve links written in Markdown to output URLs, and check them."""
+"""Resolve links written in Markdown to output URLs, check them, and write them into page bodies."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import html
 import json
 import posixpath
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from openbook.render import sitefiles
+from openbook.render.cache import Table
+from openbook.render.images import Size, add_sizes
+from openbook.render.markdown import PLACEHOLDER_RE, ParsedDoc
 from openbook.render.pages import INDEX_STEMS, MARKDOWN_EXTENSIONS, Page
 from openbook.render.sitefiles import quote
 
 _dirname = functools.lru_cache(maxsize=1 << 16)(posixpath.dirname)
 # A link beyond its own page: (source of the linked page or None, its URL or None when broken,
 # the unquoted fragment its page must have as an anchor or None).
-_Target = tuple[str | None, str | None, str | None]
-# digest of the page sources, URLs and files → (folder, href) → _Target; one digest kept
-_TARGETS: dict[str, dict[tuple[str, str], _Target]] = {}
+Target = tuple[str | None, str | None, str | None]
+# (folder, href) → Target, for one set of page sources, URLs and files (`universe`)
+TARGETS: Table[tuple[str, str], Target] = Table("link targets", entry_bytes=320)
+
+
+def universe(pages: Mapping[str, Page], files: set[str]) -> str:
+    """Digest of all a link target depends on: the page sources, their URLs and the files."""
+    data = json.dumps([[[s, p.url] for s, p in pages.items()], sorted(files)])
+    return hashlib.sha256(data.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,21 +40,17 @@ class Resolved:
 
 
 class LinkResolver:
-    """Knows every published page and file; resolves hrefs relative to a source file."""
+    """Knows every published page and file; resolves hrefs relative to a source file.
 
-    def __init__(self, pages: Mapping[str, Page], files: set[str], drafts: set[str]) -> None:
+    `targets` memoises where an href leads, for builds with the same `universe`
+    (the site's cache hands them on); anchors are checked every time.
+    """
+
+    def __init__(self, pages: Mapping[str, Page], files: set[str], targets: dict[tuple[str, str], Target]) -> None:
         self.pages = pages  # source path → page
         self.by_url = {p.url: p for p in pages.values()}
         self.files = files  # published non-page content paths
-        self.drafts = drafts
-        # A target depends only on the page sources, their URLs and the files: targets are
-        # shared by the builds with the same ones. Anchors are checked every time.
-        universe = json.dumps([[[s, p.url] for s, p in pages.items()], sorted(files)])
-        digest = hashlib.sha256(universe.encode()).hexdigest()
-        if digest not in _TARGETS:
-            _TARGETS.clear()
-            _TARGETS[digest] = {}
-        self._targets = _TARGETS[digest]
+        self._targets = targets
 
     def resolve(self, from_source: str, href: str) -> Resolved:
         if not href or href[0] in "#?":
@@ -64,7 +72,7 @@ class LinkResolver:
             return Resolved(None, None)
         return Resolved(url, page)
 
-    def _target(self, folder: str, href: str) -> _Target:
+    def _target(self, folder: str, href: str) -> Target:
         rest, hash_, fragment = href.partition("#")
         path, qmark, query = rest.partition("?")
         path = unquote(path)
@@ -104,3 +112,20 @@ class LinkResolver:
                 if page is not None:
                     return page
         return None
+
+
+def write_links(doc: ParsedDoc, urls: Sequence[str | None], sizes: Sequence[Size | None], root: str) -> str:
+    """A page's body with each link placeholder replaced by its URL relative to the page
+    (`root`), and internal images given their `sizes`; a broken link keeps its href as written."""
+
+    def link(m: re.Match[str]) -> str:
+        i = int(m.group(1))
+        target = urls[i]
+        if target is None:
+            return html.escape(doc.links[i][1])
+        if target.startswith(("#", "?")):
+            return html.escape(target)
+        return html.escape(sitefiles.href(root, target))
+
+    body = add_sizes(doc.html, sizes) if sizes else doc.html
+    return PLACEHOLDER_RE.sub(link, body) if doc.links else body

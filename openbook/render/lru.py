@@ -1,7 +1,7 @@
 """A thread-safe least-recently-used map bounded by the estimated bytes of its values.
 
-The renderer keeps parsed pages and search indexes between builds of one
-process with it; the caller says how big each value is.
+The renderer's per-site caches (`cache`) are built on it; the caller says
+how big each value is.
 """
 
 from __future__ import annotations
@@ -40,11 +40,12 @@ class SizedLRU(Generic[K, V]):
             return found[0]
 
     def put(self, key: K, value: V, size: int) -> None:
-        if size > self.max_bytes:
-            return
         with self._lock:
             old = self._entries.pop(key, None)
-            self._bytes += size - (old[1] if old else 0)
+            self._bytes -= old[1] if old else 0
+            if size > self.max_bytes:  # the old value must not outlive its replacement
+                return
+            self._bytes += size
             self._entries[key] = (value, size)
             while self._bytes > self.max_bytes:
                 _, (_, dropped) = self._entries.popitem(last=False)

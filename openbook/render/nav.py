@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 from openbook.render.pages import Page, file_stem, humanize
+from openbook.render.sitefiles import quote
 
 _ITEM_RE = re.compile(r"^(\s*)[-*+]\s+\[(.*)\]\((.*)\)\s*$")
 _AFFIX_RE = re.compile(r"^\[(.*)\]\((.*)\)\s*$")
@@ -61,10 +62,16 @@ class Nav:
         return prev, nxt
 
     def to_json(self) -> str:
-        """Compact form for toc.js: [title, url|null, children, kind, number]."""
+        """Compact form for toc.js: [title, url|null, children, kind, number].
+
+        URLs are quoted as in every server-rendered link: an author's path may read
+        like a scheme (`javascript:x,/a.md`), and quoted, no `:` is left to make one.
+        """
 
         def enc(items: tuple[NavItem, ...]) -> list[object]:
-            return [[i.title, i.url, enc(i.children), i.kind, i.number] for i in items]
+            return [
+                [i.title, None if i.url is None else quote(i.url), enc(i.children), i.kind, i.number] for i in items
+            ]
 
         return json.dumps(enc(self.items), ensure_ascii=False, separators=(",", ":"))
 

@@ -37,8 +37,8 @@ from itertools import islice
 from multiprocessing.context import BaseContext
 from typing import Any, TypeVar
 
-from openbook.errors import RenderError
-from openbook.render.context import PageJob, PageRenderer, RenderState
+from openbook.errors import InternalError, RenderError
+from openbook.render.context import PageRenderer, RenderJob, RenderState
 from openbook.render.markdown import PLACEHOLDER_PREFIX, HtmlMode
 from openbook.render.pages import ParsedPage, parse_page
 
@@ -68,6 +68,7 @@ def use_pool(pages: int, workers: int) -> bool:
 class _Failure:
     """A RenderError raised in a pool process, sent back as data (it does not pickle)."""
 
+    kind: type[RenderError]  # RenderError or a subclass (TemplateTimeout)
     path: str
     cause: str
 
@@ -80,7 +81,7 @@ def parse_many(items: Sequence[tuple[str, bytes]], mode: HtmlMode, workers: int)
     return out
 
 
-def render_many(state: RenderState, jobs: Iterable[PageJob], count: int, workers: int) -> list[bytes]:
+def render_many(state: RenderState, jobs: Iterable[RenderJob], count: int, workers: int) -> list[bytes]:
     """Each job's rendered bytes, in order; `jobs` is consumed as chunks go out.
     Raises the first RenderError."""
     out: list[bytes] = []
@@ -114,7 +115,7 @@ def _map(  # a generator only its own module drives to the end (or to an excepti
     def take() -> _R:
         result = pending.popleft().result()
         if isinstance(result, _Failure):
-            raise RenderError(result.path, result.cause)
+            raise result.kind(result.path, result.cause)
         return result
 
     try:
@@ -181,7 +182,7 @@ def _parse_chunk(chunk: list[tuple[str, bytes]], mode: HtmlMode) -> tuple[str, l
         try:
             out.append(parse_page(source, data, mode))
         except RenderError as exc:
-            return _Failure(exc.path, exc.cause)
+            return _Failure(type(exc), exc.path, exc.cause)
     return PLACEHOLDER_PREFIX, out
 
 
@@ -191,12 +192,13 @@ def _init_render(builder: int, state: RenderState) -> None:
     _renderer = PageRenderer(state)
 
 
-def _render_chunk(jobs: list[PageJob]) -> list[bytes] | _Failure:
-    assert _renderer is not None, "pool process not initialised"
+def _render_chunk(jobs: list[RenderJob]) -> list[bytes] | _Failure:
+    if _renderer is None:
+        raise InternalError("a pool process got render jobs before its initializer ran")
     out = []
     for job in jobs:
         try:
-            out.append(_renderer.render_page(job))
+            out.append(_renderer.render(job))
         except RenderError as exc:
-            return _Failure(exc.path, exc.cause)
+            return _Failure(type(exc), exc.path, exc.cause)
     return out

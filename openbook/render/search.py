@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
-from openbook.render.lru import SizedLRU
+from openbook.render.cache import Kind, SiteCache
 from openbook.render.postings import Postings, to_json
 
 _T = TypeVar("_T")
@@ -127,6 +127,7 @@ class _Index:
     """The postings and document rows of one list of documents."""
 
     def __init__(self, docs: list[SearchDoc]) -> None:
+        self.urls = tuple(d.url for d in docs)
         self.docs = docs
         self.postings = Postings.build((_scores(d) for d in docs), MAX_POSTINGS)
         self.rows = [_row(d) for d in docs]
@@ -143,27 +144,28 @@ class _Index:
         return 16 * self.postings.count + self.postings.encoded_bytes() + sum(len(r) for r in self.rows)
 
 
-# The last indexes built in this process, by their documents' URLs (a site's next
-# build usually has the same pages, a few of them edited): a build `pop`s one,
-# patches it alone, then `put`s it back.
-RECENT_INDEXES: SizedLRU[tuple[str, ...], _Index] = SizedLRU(128 * 1024 * 1024)
+# A site's last index (its next build usually has the same pages, a few of them
+# edited): a build takes it out of the site's cache, patches it alone, puts it back.
+SEARCH_INDEX: Kind[_Index] = Kind("search index")
 
 
-def build_index(docs: Iterable[SearchDoc], shard_limit: int = SHARD_LIMIT) -> dict[str, bytes]:
+def build_index(
+    docs: Iterable[SearchDoc], shard_limit: int = SHARD_LIMIT, cache: SiteCache | None = None
+) -> dict[str, bytes]:
     """Every search file, path → bytes. No file exceeds `shard_limit` bytes.
 
-    Pure (the same documents give the same files); the previous index of the same
-    URLs is patched rather than rebuilt when this process still has it.
+    Pure (the same documents give the same files); the site's previous index,
+    when `cache` has it and it holds the same URLs, is patched rather than rebuilt.
     """
     docs = list(docs)
-    urls = tuple(d.url for d in docs)
-    index = RECENT_INDEXES.pop(urls)
-    if index is None:
-        index = _Index(docs)
-    else:
+    index = cache.pop(SEARCH_INDEX, None) if cache is not None else None
+    if index is not None and index.urls == tuple(d.url for d in docs):
         index.update(docs)
+    else:
+        index = _Index(docs)
     files = _files(index.postings.entries(), index.rows, shard_limit)
-    RECENT_INDEXES.put(urls, index, index.size())
+    if cache is not None:
+        cache.put(SEARCH_INDEX, None, index, index.size())
     return files
 
 

@@ -2,12 +2,13 @@
 
 When any layer comes from the content tree the whole chain runs in an
 `ImmutableSandboxedEnvironment` with a per-render time limit: content
-chooses template *sources*, never file names outside the chain.
+chooses template *sources*, never file names outside the chain. Compiled
+templates and what each template reads are kept in the site's cache.
 """
 
 from __future__ import annotations
 
-import functools
+import marshal
 import re
 import time
 import traceback
@@ -20,16 +21,13 @@ from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
-from openbook.errors import RenderError
+from openbook.errors import RenderError, TemplateTimeout
+from openbook.render.cache import Kind, SiteCache
 from openbook.render.theme import ThemeChain
 
 RENDER_TIME_LIMIT_S = 5.0
 _MAX_SEQUENCE = 1_000_000
 _TEMPLATE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*\.(html|xml|txt|js)$")
-
-
-class TemplateTimeout(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +63,13 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**"})
     deadline = float("inf")
+    rendering = ""  # the template being rendered (`Templates.render` then names the line)
     _ticks = 0
 
     def tick(self) -> None:
         self._ticks += 1
         if self._ticks & 255 == 0 and time.monotonic() > self.deadline:
-            raise TemplateTimeout(f"template ran longer than {RENDER_TIME_LIMIT_S:g}s")
+            raise TemplateTimeout(self.rendering, f"template ran longer than {RENDER_TIME_LIMIT_S:g}s")
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         self.tick()
@@ -95,29 +94,33 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
         return super().call(__context, __obj, *args, **kwargs)
 
 
+_CODE: Kind[Any] = Kind("compiled template")  # a code object
+_FACTS: Kind[_Facts] = Kind("template facts")
+_FACTS_BYTES = 400  # a _Facts value beyond its key, the template's source
+
+
 class _CodeCache(jinja2.BytecodeCache):
-    """Compiled templates shared by every environment of the process (each build makes one).
+    """Compiled templates kept in the site's cache, for the next build's environment.
 
     Code depends on the environment's class (the sandbox compiles operators differently),
     the template's name and file name (autoescape is chosen by name) and its source; the
     options `_make_env` passes are fixed. All of them key an entry, so none is ever stale."""
 
-    def __init__(self) -> None:
-        self._code: dict[tuple[type, str, str | None, str], Any] = {}
+    def __init__(self, cache: SiteCache) -> None:
+        self._cache = cache
 
     def get_bucket(
         self, environment: jinja2.Environment, name: str, filename: str | None, source: str
     ) -> jinja2.bccache.Bucket:
         key = (type(environment), name, filename, source)
         bucket = _CodeBucket(environment, key, "")
-        bucket.code = self._code.get(key)
+        bucket.code = self._cache.get(_CODE, key)
         return bucket
 
     def set_bucket(self, bucket: jinja2.bccache.Bucket) -> None:
         if isinstance(bucket, _CodeBucket) and bucket.code is not None:
-            if len(self._code) >= 1024:
-                self._code.clear()
-            self._code[bucket.cache_key] = bucket.code
+            size = len(marshal.dumps(bucket.code)) + len(bucket.cache_key[3])
+            self._cache.put(_CODE, bucket.cache_key, bucket.code, size)
 
     def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:  # pragma: no cover - get_bucket loads
         pass
@@ -132,12 +135,9 @@ class _CodeBucket(jinja2.bccache.Bucket):
         self.cache_key = key
 
 
-_CODE_CACHE = _CodeCache()
-
-
-def _make_env(chain: ThemeChain) -> jinja2.Environment:
+def _make_env(chain: ThemeChain, cache: SiteCache | None) -> jinja2.Environment:
     options: dict[str, Any] = {
-        "bytecode_cache": _CODE_CACHE,
+        "bytecode_cache": None if cache is None else _CodeCache(cache),
         "loader": _ChainLoader(chain),
         "autoescape": jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=True),
         "trim_blocks": True,
@@ -163,11 +163,13 @@ def valid_template_name(name: str) -> bool:
 
 
 class Templates:
-    """Renders named templates of a chain; every failure becomes a RenderError."""
+    """Renders named templates of a chain; every failure becomes a RenderError.
+    With a site's `cache`, compiled templates and their facts are kept between builds."""
 
-    def __init__(self, chain: ThemeChain, globals: dict[str, Any]) -> None:
+    def __init__(self, chain: ThemeChain, globals: dict[str, Any], cache: SiteCache | None = None) -> None:
         self.chain = chain
-        self.env = _make_env(chain)
+        self._cache = cache
+        self.env = _make_env(chain, cache)
         self.env.globals.update(globals)
         self.origins = {f"{layer.origin}/templates/{name}" for layer in chain.layers for name in layer.templates}
         self._uses: dict[str, TemplateUses] = {}
@@ -195,7 +197,7 @@ class Templates:
             seen.add(current)
             layer, sep, rest = current.partition(":")
             source = self.chain.layer_template(layer, rest) if sep else self.chain.template_source(current)
-            facts = None if source is None else _facts(source[0])
+            facts = None if source is None else self._facts(source[0])
             if facts is None:
                 continue
             todo.extend(ref for ref in facts.refs if ref is not None)
@@ -209,6 +211,14 @@ class Templates:
         self._uses[name] = found
         return found
 
+    def _facts(self, source: str) -> _Facts | None:
+        found = None if self._cache is None else self._cache.get(_FACTS, source)
+        if found is None:
+            found = _facts(source)
+            if found is not None and self._cache is not None:
+                self._cache.put(_FACTS, source, found, _FACTS_BYTES + len(source))
+        return found
+
     def _every_name(self) -> list[str]:
         names = []
         for layer in self.chain.layers:
@@ -220,6 +230,7 @@ class Templates:
         env = self.env
         if isinstance(env, _LimitedSandbox):
             env.deadline = time.monotonic() + RENDER_TIME_LIMIT_S
+            env.rendering = self._origin_of(name)
         try:
             return env.get_template(name).render(context)
         except jinja2.TemplateSyntaxError as exc:
@@ -231,7 +242,9 @@ class Templates:
             origin, line = self._locate(exc, name)
             where = f"line {line}: " if line else ""
             kind = "unsafe template access" if isinstance(exc, SecurityError) else type(exc).__name__
-            raise RenderError(origin, f"{where}{kind}: {exc} (while rendering {while_rendering})") from None
+            detail = exc.cause if isinstance(exc, RenderError) else exc
+            error = TemplateTimeout if isinstance(exc, TemplateTimeout) else RenderError
+            raise error(origin, f"{where}{kind}: {detail} (while rendering {while_rendering})") from None
 
     def _origin_of(self, name: str) -> str:
         found = self.chain.template_source(name)
@@ -259,10 +272,8 @@ class _Facts:
 _PARSER = jinja2.Environment()
 
 
-@functools.lru_cache(maxsize=1024)
 def _facts(source: str) -> _Facts | None:
-    """Facts of a template source (cached: themes are the same from one build to the next);
-    None when it does not parse."""
+    """Facts of a template source; None when it does not parse."""
     try:
         ast = _PARSER.parse(source)
     except jinja2.TemplateSyntaxError:

@@ -8,8 +8,6 @@ event loop keeps renewing its lease meanwhile.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -25,7 +23,7 @@ from openbook.errors import CorruptObject, InternalError, NotFound, OpenBookErro
 from openbook.fs import storage
 from openbook.fs.themes import load_theme, theme_exists
 from openbook.render import SiteSettings, build_site
-from openbook.render.site import RENDERER_VERSION
+from openbook.render import build_key as render_build_key
 from openbook.store.objects import ObjectId, decode_commit
 from openbook.store.trees import list_dir
 from openbook.worker.redirects import add_redirects
@@ -88,14 +86,11 @@ def site_settings(site: siteconf.SiteConfig) -> SiteSettings:
 
 
 def _render_and_write(content: dict[str, bytes], site: siteconf.SiteConfig, themes_path: tuple[Path, ...],
-                      commit_id: str, target: Path, previous: Path | None) -> dict[str, Any]:
+                      commit_id: str, target: Path, previous: Path | None, site_key: str) -> dict[str, Any]:
     started = time.perf_counter()
     chain = load_theme(site.theme, themes_path)
     settings = site_settings(site)
-    build_key = hashlib.sha256(json.dumps(
-        [RENDERER_VERSION, commit_id, site.root, chain.digest(), settings.title, settings.base_url,
-         settings.html, settings.strict, sorted(settings.extra.items())], default=str,
-    ).encode()).hexdigest()
+    build_key = render_build_key(commit_id, site.root, chain, settings)
     manifest = storage.read_manifest(target) or {}
     kept = manifest.get("stats")
     if manifest.get("build_key") == build_key and isinstance(kept, dict):
@@ -105,7 +100,9 @@ def _render_and_write(content: dict[str, bytes], site: siteconf.SiteConfig, them
     # hard-linked from it; if that build vanished meanwhile, render everything.
     keys = storage.previous_keys(previous)
     for attempt_keys in (keys, {}) if keys else ({},):
-        result = add_redirects(build_site(content, chain, settings, previous=attempt_keys), content, site)
+        # The site's own render caches (parsed pages, templates...): sites built in turn keep theirs.
+        rendered = build_site(content, chain, settings, previous=attempt_keys, site_key=site_key)
+        result = add_redirects(rendered, content, site)
         render_ms = round((time.perf_counter() - started) * 1000)
         stats: dict[str, Any] = {**result.stats, "files": len(result.files),
                                  "bytes": sum(len(f.data) for f in result.files if f.data is not None)}
@@ -145,7 +142,7 @@ async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...],
     previous = folder / previous_commit if previous_commit and previous_commit != commit_id else None
     config = await asyncio.to_thread(_guarded, site_config, site, content, themes_path)
     stats = await asyncio.to_thread(_guarded, _render_and_write, content, config, themes_path, commit_id, target,
-                                    previous)
+                                    previous, str(site.id))
     stats.setdefault("pages", 0)
     stats.setdefault("files", 0)
     stats.setdefault("bytes", 0)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from openbook.config import Settings
+from openbook.config import Settings, load_settings
 from openbook.db.workspaces import create_workspace
 from tests.conftest import JWT_TEST_SECRET
 
@@ -148,3 +155,57 @@ async def test_openapi_documents_every_route(api: Any, token_for: Any, workspace
             raw = raw.replace(f"{{{name}:.+}}", f"{{{name}}}").replace(f"{{{name}:.+?}}", f"{{{name}}}")
         routes.add((route.method, raw))
     assert routes == documented
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _private_pem(key: rsa.RSAPrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+@pytest.fixture
+async def rs256(aiohttp_client: Any, api_settings: Settings, pg_server: Any, redis_server: Any,
+                tmp_path: Path) -> tuple[Any, rsa.RSAPrivateKey, str]:
+    """The real app configured only through the environment for RS256, with the key pair it trusts."""
+    from openbook.api.app import create_app
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    settings = load_settings("api", {
+        "DB_DSN": pg_server.dsn, "REDIS_ADDR": redis_server.addr, "REDIS_PASSWORD": "", "REDIS_DB": "0",
+        "APP_PORT": "8080", "STORAGE_PATH": str(api_settings.storage_path),
+        "JWT_ALGORITHM": "RS256", "JWT_PUBLIC_KEY": public_pem,
+    })
+    return await aiohttp_client(create_app(settings)), private, public_pem
+
+
+async def test_rs256_tokens_signed_by_the_configured_key_are_accepted(rs256: Any, workspace_id: uuid.UUID) -> None:
+    client, private, _ = rs256
+    token = jwt.encode(claims(workspace_id), _private_pem(private), algorithm="RS256")
+    resp = await client.get("/api/branches", headers=bearer(token))
+    assert resp.status == 200, await resp.text()
+    made = await client.post("/api/branches", json={"name": "rsa"}, headers=bearer(token))
+    assert made.status == 201
+
+
+async def test_rs256_refuses_other_keys_and_algorithm_confusion(rs256: Any, workspace_id: uuid.UUID) -> None:
+    client, _, public_pem = rs256
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = jwt.encode(claims(workspace_id), _private_pem(stranger), algorithm="RS256")
+    # The classic confusion attack: HMAC-sign with the server's *public* key as the shared
+    # secret and hope the server verifies HS256 with the key it holds. PyJWT refuses to
+    # make such a token, so it is assembled by hand.
+    head = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = _b64url(json.dumps(claims(workspace_id)).encode())
+    mac = hmac.new(public_pem.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    confused = f"{head}.{body}.{_b64url(mac)}"
+    unsigned = jwt.encode(claims(workspace_id), None, algorithm="none")  # type: ignore[arg-type]
+    hs = jwt.encode(claims(workspace_id), JWT_TEST_SECRET, algorithm="HS256")
+    for token in (forged, confused, unsigned, hs):
+        resp = await client.get("/api/branches", headers=bearer(token))
+        assert resp.status == 401, token
+        assert (await resp.json())["error"]["code"] == "unauthorized"

@@ -1,9 +1,10 @@
 """Rendering benchmarks: OpenBook beside MkDocs and Hugo on the same generated book.
 
 `python -m tests.perf.bench_render [pages] [--no-peers]` prints the table;
-`run()` returns its rows for `make bench`. The book: PAGES pages of ~2 KB Markdown in 20
-folders (headings, prose over a 3,000-word vocabulary, a Python code block, a
-table, links to the next page's section and to a chapter index).
+`--sites` prints only the two-site rows. `run()` returns the rows for `make bench`.
+The book: PAGES pages of ~2 KB Markdown in 20 folders (headings, prose over a
+3,000-word vocabulary, a Python code block, a table, links to the next page's
+section and to a chapter index).
 
 What each figure measures:
 - OpenBook: a child process that does only this: read the folder, `build_site`
@@ -13,6 +14,14 @@ What each figure measures:
   one page changes and the site is rebuilt with the first build's render keys
   as `previous`; the time includes writing the rendered files. The cold figure
   is a fresh process doing the same rebuild (a restarted worker).
+- Two sites in turn: one process (a worker) holds two SITES_PAGES-page books,
+  both built once, then rebuilds them after one-page edits (render + write),
+  each with its own `site_key` as the worker passes its site id, in the order
+  A, A, B, A, B, B (SITE_ROUNDS times): a build right after one of the same
+  site counts as "alone", right after the other site's as "in turn", so both
+  figures see the same load on a shared machine. Then A, B, A, B... with no
+  site key (one shared cache). Each edit changes another page; the median
+  wall and CPU time are reported, and the lowest share of reused files.
 - MkDocs: `mkdocs build` with its default theme and plugins, no `nav` in
   mkdocs.yml (so the automatic nav, which lists every page on every page).
 - Hugo: `hugo` with three minimal layouts (home, list, single), since it writes
@@ -44,6 +53,8 @@ from openbook.render import SiteSettings, ThemeChain, build_site
 PAGES = 5000
 WORKERS = 2
 EDITS = 3  # one-page edits timed in the warm process (the median is reported)
+SITES_PAGES = 2000  # pages of each of the two sites built in turn
+SITE_ROUNDS = 4  # rounds of A, A, B, A, B, B one-page edits in the two-site scenario
 
 # (measure, target, OpenBook, MkDocs, Hugo, verdict)
 Row = tuple[str, str, str, str, str, str]
@@ -210,6 +221,132 @@ def _edits(
     return report
 
 
+def _sites_child(src: Path, out: Path) -> dict[str, Any]:
+    chain = load_theme("book")
+    books = {name: read_tree(src / name) for name in ("a", "b")}
+    settings = {name: SiteSettings(title=f"Bench book {name.upper()}") for name in books}
+    previous: dict[str, dict[str, str]] = {}
+    for name, content in books.items():
+        result = build_site(content, chain, settings[name], workers=WORKERS, site_key=name)
+        write_tree(out / name, {f.path: f.data for f in result.files if f.data is not None})
+        previous[name] = {f.path: f.render_key for f in result.files}
+    edits = _EditRun(books, chain, settings, previous, out)
+    mixed = edits.run(["a", "a", "b", "a", "b", "b"] * SITE_ROUNDS, own_keys=True)
+    edits.run(["a", "b"], own_keys=False)  # fills the shared cache first, as a worker's would be
+    shared = edits.run(["a", "b"] * SITE_ROUNDS, own_keys=False)
+    return {
+        "alone": [b for b in mixed if b["after_same_site"]],
+        "in_turn": [b for b in mixed if not b["after_same_site"]],
+        "shared": shared,
+    }
+
+
+class _EditRun:
+    """One-page edits of the sites, each rebuilt against its site's previous keys and written."""
+
+    def __init__(
+        self,
+        books: dict[str, dict[str, bytes]],
+        chain: ThemeChain,
+        settings: dict[str, SiteSettings],
+        previous: dict[str, dict[str, str]],
+        out: Path,
+    ) -> None:
+        self.books, self.chain, self.settings, self.previous, self.out = books, chain, settings, previous, out
+        self.pages = {name: sorted(p for p in book if "/p" in p) for name, book in books.items()}
+        self.edits = 0
+        self.last = list(books)[-1]
+
+    def run(self, order: list[str], own_keys: bool) -> list[dict[str, Any]]:
+        """Wall and CPU seconds, files rendered and reused, pages parsed of each build."""
+        out = []
+        for name in order:
+            book, pages = self.books[name], self.pages[name]
+            page = pages[(len(pages) // 2 + self.edits) % len(pages)]
+            self.edits += 1
+            book[page] += f"\nOne more sentence, edit {self.edits}.\n".encode()
+            start, cpu = time.perf_counter(), time.process_time()
+            result = build_site(
+                book,
+                self.chain,
+                self.settings[name],
+                workers=WORKERS,
+                previous=self.previous[name],
+                site_key=name if own_keys else "",
+            )
+            write_tree(self.out / name, {f.path: f.data for f in result.files if f.data is not None})
+            stats = result.stats
+            out.append(
+                {
+                    "s": time.perf_counter() - start,
+                    "cpu_s": time.process_time() - cpu,
+                    "rendered": stats["rendered"],
+                    "reused": stats["reused"],
+                    "parsed": stats["parsed"],
+                    "after_same_site": self.last == name,
+                }
+            )
+            self.previous[name] = {f.path: f.render_key for f in result.files}
+            self.last = name
+        return out
+
+
+def _sites(work: Path) -> dict[str, Any]:
+    for name, seed in (("a", 11), ("b", 12)):
+        write_tree(work / "sites" / name, generate_book(SITES_PAGES, seed=seed))
+    out = work / "sites-out"
+    cmd = [sys.executable, "-m", "tests.perf.bench_render", "--child-sites", str(work / "sites"), str(out)]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=Path(__file__).parents[2])
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+def sites_rows(report: dict[str, Any]) -> list[Row]:
+    """The two-site scenario beside one site alone."""
+
+    def summary(builds: list[dict[str, Any]]) -> tuple[float, float, float, str]:
+        seconds = statistics.median(b["s"] for b in builds)
+        cpu = statistics.median(b["cpu_s"] for b in builds)
+        reused = min(b["reused"] / (b["rendered"] + b["reused"]) for b in builds)
+        parsed = max(b["parsed"] for b in builds)
+        detail = f"median of {len(builds)}, CPU {cpu:.2f} s; {reused:.2%} reused at least, {parsed} parsed at most"
+        return seconds, cpu, reused, detail
+
+    na = "-"
+    alone_s, alone_cpu, alone_reused, alone_detail = summary(report["alone"])
+    turn_s, turn_cpu, turn_reused, turn_detail = summary(report["in_turn"])
+    shared_s, shared_cpu, _, shared_detail = summary(report["shared"])
+    ok = turn_reused >= 0.99 and turn_s <= 1.5 * alone_s
+    return [
+        (
+            f"one-page edit, one {SITES_PAGES:,}-page site alone",
+            ">= 99% reused",
+            f"{alone_s:.2f} s",
+            na,
+            na,
+            ("ok " if alone_reused >= 0.99 else "MISS ") + alone_detail,
+        ),
+        (
+            f"one-page edit, two {SITES_PAGES:,}-page sites in turn",
+            "each >= 99% reused, <= 1.5x alone",
+            f"{turn_s:.2f} s",
+            na,
+            na,
+            ("ok " if ok else "MISS ") + f"{turn_s / alone_s:.2f}x alone (CPU {turn_cpu / alone_cpu:.2f}x); "
+            + turn_detail,
+        ),
+        (
+            "  the same, no site key (one shared cache)",
+            "-",
+            f"{shared_s:.2f} s",
+            na,
+            na,
+            f"{shared_s / alone_s:.1f}x alone (CPU {shared_cpu / alone_cpu:.1f}x): what a caller passing no "
+            f"site_key gets; {shared_detail}",
+        ),
+    ]
+
+
 def _openbook(src: Path, work: Path, mode: str) -> dict[str, Any]:
     out = work / f"openbook-{mode}"
     cmd = [sys.executable, "-m", "tests.perf.bench_render", "--child", str(src), str(out), mode, str(work / "keys")]
@@ -290,6 +427,7 @@ def run(pages: int = PAGES, peers: bool = True) -> list[Row]:
         write_tree(work / "src", book)
         full = _openbook(work / "src", work, "full")
         cold = _openbook(work / "src", work, "cold")
+        sites = _sites(work)
         mk = _mkdocs(book, work) if peers else None
         hu = _hugo(book, work) if peers else None
 
@@ -362,6 +500,7 @@ def run(pages: int = PAGES, peers: bool = True) -> list[Row]:
             ("ok " if cold_reused >= 0.99 else "MISS ")
             + f"{cold_reused:.2%} reused; all {c_parsed:,} pages parsed (parse cache empty)",
         ),
+        *sites_rows(sites),
         (
             "setup",
             "",
@@ -391,6 +530,14 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--child"]:
         src, out, mode, keys = argv[1:5]
         print(json.dumps(_child(Path(src), Path(out), mode, Path(keys))))
+        return 0
+    if argv[:1] == ["--child-sites"]:
+        print(json.dumps(_sites_child(Path(argv[1]), Path(argv[2]))))
+        return 0
+    if "--sites" in argv:
+        print(f"\nRendering: two generated {SITES_PAGES:,}-page books built in turn by one process")
+        with tempfile.TemporaryDirectory(prefix="ob-bench-sites-") as tmp:
+            print_rows(sites_rows(_sites(Path(tmp))))
         return 0
     peers = "--no-peers" not in argv
     numbers = [a for a in argv if a.isdigit()]

@@ -41,7 +41,7 @@ async def test_backup_and_restore_as_documented(admin: Api, stack: Stack, databa
                                                 pg_server: PostgresServer, tmp_path: Path) -> None:
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
-    await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "backup.example"})
+    await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "backup.openbook-ci.dev"})
     dep = await admin.deploy(site["id"])
     assert (await deploy_one(database, stack.storage, uuid.UUID(dep["id"]))).status == "deployed"
 
@@ -63,7 +63,7 @@ async def test_backup_and_restore_as_documented(admin: Api, stack: Stack, databa
     assert os.readlink(site_dir / "live") == dep["commit"]
     original = stack.storage / ws / site["id"] / "live/index.html"
     assert (site_dir / "live/index.html").read_bytes() == original.read_bytes()
-    assert (restored_storage / "_hosts/backup.example/index.html").is_file()
+    assert (restored_storage / "_hosts/backup.openbook-ci.dev/index.html").is_file()
 
     restored_name = restored_dsn.rsplit("/", 1)[1]
     raw = await asyncpg.connect(pg_server.dsn_for(restored_name, admin=True))
@@ -84,7 +84,7 @@ async def test_backup_and_restore_as_documented(admin: Api, stack: Stack, databa
         result = await deploy_one(restored, restored_storage, new_id)
         assert result.status == "deployed"
         storage.reconcile_hosts(restored_storage, [])
-        assert not (restored_storage / "_hosts/backup.example").exists()
+        assert not (restored_storage / "_hosts/backup.openbook-ci.dev").exists()
     finally:
         await restored.close()
         await raw.close()

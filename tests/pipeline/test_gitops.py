@@ -66,7 +66,7 @@ async def test_previews_of_other_branches_are_built_linked_and_removed_with_the_
         admin: Api, stack: Stack, database: Any, sql: Any) -> None:
     await admin.commit(big_book(40))
     site = await admin.site(previews=True)
-    await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "docs.example.org"})
+    await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "docs.openbook-ci.dev"})
     live = await admin.deploy(site["id"])
     assert (await deploy_one(database, stack.storage, uuid.UUID(live["id"]))).status == "deployed"
 
@@ -89,14 +89,14 @@ async def test_previews_of_other_branches_are_built_linked_and_removed_with_the_
     site_dir = stack.storage / ws_of(admin) / site["id"]
     assert os.readlink(site_dir / "previews" / key) == f"../{edit}"
     assert b"with maps" in (site_dir / "previews" / key / "part3/page13/index.html").read_bytes()
-    host_link = stack.storage / "_hosts" / f"{key}--docs.example.org"
+    host_link = stack.storage / "_hosts" / f"{key}--docs.openbook-ci.dev"
     assert (host_link / "index.html").read_bytes() == (site_dir / edit / "index.html").read_bytes()
     assert os.readlink(site_dir / "live") == live["commit"], "a preview never touches live"
 
     previews = (await admin.call("GET", f"/api/sites/{site['id']}/previews", 200))["previews"]
     assert previews == [{"branch": "Feature/Maps", "key": key, "deployment_id": preview["id"], "status": "deployed",
                          "newest_deployment_id": preview["id"], "path": f"{ws_of(admin)}/{site['id']}/previews/{key}",
-                         "urls": [f"https://{key}--docs.example.org/"]}]
+                         "urls": [f"https://{key}--docs.openbook-ci.dev/"]}]
 
     err = await admin.call("DELETE", "/api/branches/main", 409)
     assert err["error"]["details"]["sites"] == ["book"]
@@ -144,7 +144,7 @@ async def test_sites_refuse_bad_gitops_fields_and_change_nothing(admin: Api) -> 
 async def test_nginx_serves_a_preview_by_host(nginx: str, admin: Api, stack: Stack, database: Any) -> None:
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site(previews=True, auto_deploy=False)
-    await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "book.example.com"})
+    await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "book.openbook-ci.dev"})
     live = await admin.deploy(site["id"])
     assert (await deploy_one(database, stack.storage, uuid.UUID(live["id"]))).status == "deployed"
     await admin.call("POST", "/api/branches", 201, json={"name": "next", "from": "main"})
@@ -153,7 +153,7 @@ async def test_nginx_serves_a_preview_by_host(nginx: str, admin: Api, stack: Sta
                if d["trigger"] == "preview")
     assert (await deploy_one(database, stack.storage, uuid.UUID(dep["id"]))).status == "deployed"
 
-    status, headers, body = await fetch(nginx, "/", "next--book.example.com")
+    status, headers, body = await fetch(nginx, "/", "next--book.openbook-ci.dev")
     assert status == 200 and b"The next edition" in body and headers["X-OpenBook-Commit"] == head
-    status, _, body = await fetch(nginx, "/", "book.example.com")
+    status, _, body = await fetch(nginx, "/", "book.openbook-ci.dev")
     assert status == 200 and b"Welcome" in body

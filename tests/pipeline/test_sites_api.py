@@ -69,7 +69,7 @@ async def test_roles(client: Any, token: Callable[..., Headers], ws: uuid.UUID, 
         assert err["error"]["code"] == "forbidden"
     site = await admin.site()
     publisher = Api(client, token(ws, "publisher"))
-    await publisher.call("POST", f"/api/sites/{site['id']}/domains", 403, json={"hostname": "a.example"})
+    await publisher.call("POST", f"/api/sites/{site['id']}/domains", 403, json={"hostname": "a.openbook-ci.dev"})
     resp = await client.get("/api/sites")
     assert resp.status == 401
 
@@ -83,7 +83,7 @@ async def test_other_workspace_sees_404(admin: Api, client: Any, token: Callable
     other = Api(client, token(other_ws.id, "admin"))
     for method, path, body in [
         ("GET", f"/api/sites/{site['id']}", None),
-        ("POST", f"/api/sites/{site['id']}/domains", {"hostname": "stolen.example"}),
+        ("POST", f"/api/sites/{site['id']}/domains", {"hostname": "stolen.openbook-ci.dev"}),
         ("DELETE", f"/api/sites/{site['id']}/domains/stolen.example", None),
         ("POST", "/api/deployments", {"site_id": site["id"]}),
         ("GET", f"/api/deployments?site_id={site['id']}", None),
@@ -101,22 +101,22 @@ async def test_domains_lifecycle_and_host_links(admin: Api, client: Any, token: 
 
     site = await admin.site()
     domains = f"/api/sites/{site['id']}/domains"
-    added = await admin.call("POST", domains, 201, json={"hostname": "Docs.Example.COM"})
-    assert added["hostname"] == "docs.example.com"
-    link = stack.storage / "_hosts" / "docs.example.com"
+    added = await admin.call("POST", domains, 201, json={"hostname": "Docs.OpenBook-CI.dev"})
+    assert added["hostname"] == "docs.openbook-ci.dev"
+    link = stack.storage / "_hosts" / "docs.openbook-ci.dev"
     assert os.readlink(link) == f"../{admin.workspace_id}/{site['id']}/live"
     got = await admin.call("GET", f"/api/sites/{site['id']}", 200)
-    assert got["domains"] == ["docs.example.com"]
+    assert got["domains"] == ["docs.openbook-ci.dev"]
 
     # Unique across the whole system, whoever holds it.
     err = await admin.call("POST", f"/api/sites/{(await admin.site('two'))['id']}/domains", 409,
-                           json={"hostname": "docs.example.com"})
+                           json={"hostname": "docs.openbook-ci.dev"})
     assert err["error"]["code"] == "conflict"
     other_ws = await create_workspace(database, f"o-{uuid.uuid4().hex[:8]}", "other")
     other = Api(client, token(other_ws.id, "admin"))
     other_site = await other.site("mine")
     other_domains = f"/api/sites/{other_site['id']}/domains"
-    err = await other.call("POST", other_domains, 409, json={"hostname": "DOCS.example.com"})
+    err = await other.call("POST", other_domains, 409, json={"hostname": "DOCS.openbook-ci.dev"})
     assert err["error"]["code"] == "conflict" and str(site["id"]) not in err["error"]["message"]
 
     for bad in ("", "-bad.example", "bad-.example", "a..b", "x" * 64 + ".example", "under_score.example",
@@ -125,12 +125,12 @@ async def test_domains_lifecycle_and_host_links(admin: Api, client: Any, token: 
         assert err["error"]["code"] == "invalid_request"
     await admin.call("POST", f"/api/sites/{site['id']}/domains", 400, json={"host": "x.example"})
 
-    removed = await admin.call("DELETE", f"/api/sites/{site['id']}/domains/docs.example.com", 200)
+    removed = await admin.call("DELETE", f"/api/sites/{site['id']}/domains/docs.openbook-ci.dev", 200)
     assert removed["removed"] is True
     assert not os.path.lexists(link)
-    await admin.call("DELETE", f"/api/sites/{site['id']}/domains/docs.example.com", 404)
+    await admin.call("DELETE", f"/api/sites/{site['id']}/domains/docs.openbook-ci.dev", 404)
     # Now free for the other tenant.
-    await other.call("POST", other_domains, 201, json={"hostname": "docs.example.com"})
+    await other.call("POST", other_domains, 201, json={"hostname": "docs.openbook-ci.dev"})
     assert (await audit_actions(admin)) == ["site.created", "domain.added", "site.created", "domain.removed"]
 
 

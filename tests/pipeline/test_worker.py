@@ -36,7 +36,7 @@ async def test_publish_end_to_end(admin: Api, workers: StartWorker, stack: Stack
     worker = workers("w1")
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
-    await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "book.example"})
+    await admin.call("POST", f"/api/sites/{site['id']}/domains", 201, json={"hostname": "book.openbook-ci.dev"})
     deployments = []
     for edition in range(3):
         if edition:  # deploy on push: the commit itself queues the deployment
@@ -54,7 +54,7 @@ async def test_publish_end_to_end(admin: Api, workers: StartWorker, stack: Stack
     assert (live / "index.html").is_file() and (live / "guide/intro/index.html").is_file()
     assert (live / "img/logo.svg").read_bytes() == SAMPLE_BOOK["img/logo.svg"].encode()
     assert b"edition 2" in (live / "guide/usage/index.html").read_bytes()
-    served = stack.storage / "_hosts/book.example/index.html"
+    served = stack.storage / "_hosts/book.openbook-ci.dev/index.html"
     assert served.read_bytes() == (live / "index.html").read_bytes()
     # Unchanged files of the previous build are hard links, not copies.
     first, last = site_dir / deployments[0]["commit"], site_dir / deployments[-1]["commit"]

@@ -131,7 +131,9 @@ def build(book: ThemeChain) -> Build:
         **kwargs: Any,
     ) -> Site:
         options = {
-            k: kwargs.pop(k) for k in ("search_shard_limit", "previous", "last_commits", "workers") if k in kwargs
+            k: kwargs.pop(k)
+            for k in ("search_shard_limit", "previous", "last_commits", "workers", "site_key")
+            if k in kwargs
         }
         settings = SiteSettings(title=title, **kwargs)
         data = {k: v.encode() if isinstance(v, str) else v for k, v in content.items()}

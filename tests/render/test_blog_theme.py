@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -11,7 +10,7 @@ from xml.etree import ElementTree
 import pytest
 
 from openbook.fs.themes import load_theme
-from openbook.render import ThemeChain, ThemeLayer, parallel
+from openbook.render import ThemeChain, parallel
 from tests.render.conftest import Build, Doc, Site
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -29,11 +28,6 @@ POSTS = {
     ),
     "posts/unfinished.md": ("---\ntitle: Unfinished\ndate: 2024-07-01\ndraft: true\ntags: [python]\n---\nNot yet."),
 }
-
-requires_outputs_hook = pytest.mark.skipif(
-    "outputs" not in {f.name for f in dataclasses.fields(ThemeLayer)},
-    reason="the renderer has no theme [[outputs]] hook yet (index, tag pages and feed.xml need it; issue 4)",
-)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +74,6 @@ def test_blog_extends_base_and_renders_posts_with_their_date(build: Build, blog:
     assert "posts/unfinished/index.html" not in site.files
 
 
-@requires_outputs_hook
 def test_index_lists_dated_posts_newest_first(build: Build, blog: ThemeChain) -> None:
     site = build(POSTS, theme=blog, title="Field Notes")
     home = site.html("index.html")
@@ -96,7 +89,6 @@ def test_index_lists_dated_posts_newest_first(build: Build, blog: ThemeChain) ->
     assert not _broken_links(site)
 
 
-@requires_outputs_hook
 def test_home_page_text_introduces_the_list(build: Build, blog: ThemeChain) -> None:
     site = build({**POSTS, "index.md": "# Welcome\n\nNotes from the field."}, theme=blog)
     home = site.html("index.html")
@@ -106,7 +98,6 @@ def test_home_page_text_introduces_the_list(build: Build, blog: ThemeChain) -> N
     assert len(_post_titles(home)) == 3
 
 
-@requires_outputs_hook
 def test_tag_pages_and_tag_index(build: Build, blog: ThemeChain) -> None:
     site = build(POSTS, theme=blog)
     web = site.html("tags/web-dev/index.html")
@@ -127,7 +118,6 @@ def test_tag_pages_and_tag_index(build: Build, blog: ThemeChain) -> None:
     assert not _broken_links(site)
 
 
-@requires_outputs_hook
 def test_atom_feed_with_absolute_urls(build: Build, blog: ThemeChain) -> None:
     site = build(POSTS, theme=blog, title="Field Notes", base_url="https://blog.example.org/")
     assert site.text("feed.xml").startswith('<?xml version="1.0" encoding="utf-8"?>\n<feed')
@@ -155,7 +145,6 @@ def test_atom_feed_with_absolute_urls(build: Build, blog: ThemeChain) -> None:
     assert canonical.attrs["href"] == "https://blog.example.org/posts/rust/"
 
 
-@requires_outputs_hook
 def test_feed_without_a_domain_uses_relative_links_and_urn_ids(build: Build, blog: ThemeChain) -> None:
     feed = ElementTree.fromstring(build(POSTS, theme=blog, title="Field Notes").text("feed.xml"))
     assert feed.findtext(f"{ATOM}id") == "urn:openbook:Field%20Notes"
@@ -165,7 +154,6 @@ def test_feed_without_a_domain_uses_relative_links_and_urn_ids(build: Build, blo
     assert entry.findtext(f"{ATOM}id") == "urn:openbook:Field%20Notes:posts/python.md"
 
 
-@requires_outputs_hook
 def test_an_edited_post_rerenders_the_lists_not_the_other_posts(build: Build, blog: ThemeChain) -> None:
     before = build(POSTS, theme=blog)
     edited = {**POSTS, "posts/hello.md": POSTS["posts/hello.md"].replace("The first post.", "The 1st post.")}
@@ -175,7 +163,6 @@ def test_an_edited_post_rerenders_the_lists_not_the_other_posts(build: Build, bl
     assert "posts/rust/index.html" not in changed and "about/index.html" not in changed
 
 
-@requires_outputs_hook
 def test_a_child_theme_can_drop_an_output(tmp_path: Path, build: Build) -> None:
     folder = tmp_path / "quiet"
     (folder / "templates").mkdir(parents=True)
@@ -195,7 +182,6 @@ def _many_posts(n: int) -> dict[str, str]:
     return posts
 
 
-@requires_outputs_hook
 def test_outputs_are_the_same_serial_and_parallel(
     build: Build, blog: ThemeChain, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -207,7 +193,6 @@ def test_outputs_are_the_same_serial_and_parallel(
     assert pooled.files == serial.files and pooled.keys == serial.keys
 
 
-@requires_outputs_hook
 def test_outputs_with_an_unchanged_key_are_not_rendered(build: Build, blog: ThemeChain) -> None:
     first = build(POSTS, theme=blog)
     again = build(POSTS, theme=blog, previous=first.keys)

@@ -7,7 +7,6 @@ import zlib
 
 import pytest
 
-import openbook.render.site as site_module
 from openbook.render.images import ImageSizes, add_sizes, image_size
 from openbook.render.markdown import PLACEHOLDER_RE, render_markdown
 from tests.render.conftest import Build, Doc
@@ -119,13 +118,6 @@ def test_image_sizes_reads_each_file_once_and_ignores_query_and_fragment() -> No
     assert sizes.of(None) is None and sizes.of("nope.png") is None
 
 
-requires_hook = pytest.mark.skipif(
-    "add_sizes" not in vars(site_module),
-    reason="openbook/render/site.py does not call images.add_sizes yet (renderer hook, issue 4 item 3)",
-)
-
-
-@requires_hook
 def test_built_pages_carry_image_sizes(build: Build) -> None:
     site = build(
         {
@@ -145,7 +137,6 @@ def test_built_pages_carry_image_sizes(build: Build) -> None:
     assert (logo.attrs["width"], logo.attrs["height"]) == ("64", "32")
 
 
-@requires_hook
 def test_resizing_an_image_changes_the_render_key_of_pages_showing_it(build: Build) -> None:
     pages = {"index.md": "# Home", "a.md": "# A\n\n![p](p.png)", "b.md": "# B"}
     one = build({**pages, "p.png": png(3, 2)})

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from openbook.render import BuildResult, ThemeChain, ThemeLayer
-from openbook.render.parsecache import PARSE_CACHE
+from openbook.render.cache import SITE_CACHES
 from tests.render.conftest import Build, Site
 from tests.render.test_images import png
 
@@ -170,7 +170,7 @@ def test_warm_rebuild_parses_only_the_changed_page(build: Build) -> None:
     build(BOOK)
     site = build({**BOOK, "ref/cli.md": "# CLI\n\nEdited once more."})
     assert site.stats["parsed"] == 1
-    PARSE_CACHE.clear()
+    SITE_CACHES.clear()
     cold = build({**BOOK, "ref/cli.md": "# CLI\n\nEdited once more."})
     assert cold.stats["parsed"] == sum(1 for p in BOOK if p.endswith(".md"))
     assert cold.files == site.files

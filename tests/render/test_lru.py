@@ -1,4 +1,4 @@
-"""The byte-bounded LRU behind the parse cache and the recent search indexes."""
+"""The byte-bounded LRU behind the renderer's per-site caches."""
 
 from __future__ import annotations
 
@@ -20,3 +20,10 @@ def test_evicts_least_recently_used_by_bytes_and_refuses_oversized_values() -> N
     assert lru.pop("c") == "C" and lru.pop("c") is None and lru.bytes == 2
     lru.clear()
     assert len(lru) == 0 and lru.bytes == 0
+
+
+def test_a_replacement_too_big_to_keep_drops_the_old_value() -> None:
+    lru: SizedLRU[str, str] = SizedLRU(max_bytes=10)
+    lru.put("a", "old", 4)
+    lru.put("a", "new", 11)
+    assert lru.get("a") is None and lru.bytes == 0 and len(lru) == 0

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from openbook.render.nav import NavItem
+from openbook.render.nav import Nav, NavItem
 from tests.render.conftest import Build, Site
 
 SUMMARY = """# Summary
@@ -149,5 +149,10 @@ def test_page_is_readable_without_js(build: Build) -> None:
     assert [a for a in doc.find_all("a") if a.attrs["href"] == "../../contents/"]
 
 
-def test_nav_item_is_a_value() -> None:
-    assert NavItem("A", "a/") == NavItem("A", "a/")
+def test_a_page_listed_twice_keeps_its_first_place_in_reading_order() -> None:
+    again = NavItem("A again", "a/")
+    nav = Nav((NavItem("A", "a/"), NavItem("B", "b/", (again, NavItem("D", "d/"))), NavItem("C", "c/")))
+    assert nav.order == ["a/", "b/", "d/", "c/"]
+    assert nav.neighbours("a/") == (None, "b/") and nav.neighbours("b/") == ("a/", "d/")
+    assert nav.neighbours("c/") == ("d/", None) and nav.neighbours("off-nav/") == (None, None)
+    assert nav.trails["a/"] == () and [c.title for c in nav.trails["d/"]] == ["B"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -19,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from openbook.errors import RenderError
-from openbook.render import SiteSettings, ThemeChain, build_site
+from openbook.errors import RenderError, TemplateTimeout
+from openbook.render import SiteSettings, ThemeChain, build_site, parallel
+from openbook.render.cache import SITE_CACHES
+from openbook.render.context import PageRenderer, RenderJob, RenderState
 from openbook.render.parallel import PARALLEL_MIN_PAGES
-from openbook.render.parsecache import PARSE_CACHE
 from tests.render.test_images import png
 from tests.render.test_incremental import keys, pages
 
@@ -48,9 +50,9 @@ def large() -> dict[str, bytes]:
 
 def test_parallel_build_equals_serial(book: ThemeChain, large: dict[str, bytes]) -> None:
     settings = SiteSettings(title="Large")
-    PARSE_CACHE.clear()
+    SITE_CACHES.clear()
     serial = build_site(large, book, settings, workers=1)
-    PARSE_CACHE.clear()
+    SITE_CACHES.clear()
     parallel = build_site(large, book, settings, workers=2)
     assert parallel.stats["parsed"] == serial.stats["parsed"] == len(large) - 1
     assert [(f.path, f.data, f.render_key) for f in parallel.files] == [
@@ -67,7 +69,7 @@ def test_parallel_build_reports_the_first_error_as_serial_does(book: ThemeChain,
     broken = {**large, "ch3/p170.md": b"---\ntitle: [unclosed\n---\n", "ch4/p210.md": b"---\ndraft: maybe\n---\n"}
     errors = []
     for workers in (1, 2):
-        PARSE_CACHE.clear()
+        SITE_CACHES.clear()
         with pytest.raises(RenderError) as info:
             build_site(broken, book, SiteSettings(title="Large"), workers=workers)
         errors.append(str(info.value))
@@ -84,21 +86,19 @@ def test_parallel_build_reports_the_first_error_as_serial_does(book: ThemeChain,
 
 
 async def test_pool_works_from_a_thread_of_an_event_loop(book: ThemeChain, large: dict[str, bytes]) -> None:
-    """As in the worker: asyncio.to_thread(build_site, ...) while the loop keeps running."""
-    PARSE_CACHE.clear()
-    ticks = 0
+    """As in the worker: asyncio.to_thread(build_site, ...) while the loop runs timers (its lease).
+    A pool forked from this threaded process could deadlock: the deadline makes that a failure."""
+    SITE_CACHES.clear()
 
     async def heartbeat() -> None:
-        nonlocal ticks
         while True:
             await asyncio.sleep(0.01)
-            ticks += 1
 
     beat = asyncio.create_task(heartbeat())
-    result = await asyncio.to_thread(build_site, large, book, SiteSettings(title="Large"), workers=2)
+    build = asyncio.to_thread(build_site, large, book, SiteSettings(title="Large"), workers=2)
+    result = await asyncio.wait_for(build, timeout=300)
     beat.cancel()
     assert result.stats["parsed"] == len(large) - 1 and result.stats["rendered"] == len(result.files)
-    assert ticks > 5  # the loop was not blocked meanwhile
 
 
 _BUILDER = textwrap.dedent(
@@ -173,3 +173,17 @@ def test_no_pool_process_outlives_a_killed_builder() -> None:
     while _marked(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _marked(marker) == []
+
+
+def test_a_failure_sent_back_by_a_pool_process_keeps_its_class(
+    book: ThemeChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sandboxed template's timeout stays a TemplateTimeout, as in a serial build."""
+    monkeypatch.setattr("openbook.render.templates.RENDER_TIME_LIMIT_S", 0.0)
+    chain = book.with_content_overrides({"_theme/templates/page.html": b"{% for i in range(99999) %}{% endfor %}"})
+    state = RenderState(chain, {"title": "x"}, "contents/", {}, {}, ())
+    monkeypatch.setattr(parallel, "_renderer", PageRenderer(state))
+    failure = parallel._render_chunk([RenderJob("index.md", "page.html", "", {}, False)])
+    assert isinstance(failure, parallel._Failure)
+    failure = pickle.loads(pickle.dumps(failure))  # as it travels back
+    assert failure.kind is TemplateTimeout and failure.path == "_theme/templates/page.html"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from openbook.render import ThemeChain, ThemeLayer
+import dataclasses
+
+from openbook.render import SiteSettings, ThemeChain, ThemeLayer, build_key
 from tests.render.conftest import Build, Site
 
 CONTENT: dict[str, bytes | str] = {
@@ -78,3 +80,27 @@ def test_templates_using_nav_make_pages_depend_on_the_whole_nav(build: Build) ->
     after = build({**content, "c.md": "# C renamed\n"})
     assert "a/index.html" in _changed(before, after)
     assert "C renamed" in after.text("a/index.html")
+
+
+def test_build_key_covers_commit_root_theme_and_every_setting() -> None:
+    chain = ThemeChain((ThemeLayer(name="t", version="1", templates={"page.html": "{{ page.html }}"}),))
+    settings = SiteSettings(title="Docs", base_url="https://docs.example.org/", extra={"menu": [{"a": 1}]})
+    key = build_key("c1", "docs", chain, settings)
+    assert key == build_key("c1", "docs", chain, dataclasses.replace(settings, extra={"menu": [{"a": 1}]}))
+    edited = ThemeChain((ThemeLayer(name="t", version="1", templates={"page.html": "{{ page.title }}"}),))
+    others = {
+        build_key("c2", "docs", chain, settings),
+        build_key("c1", "", chain, settings),
+        build_key("c1", "docs", edited, settings),
+    }
+    changed = {
+        "title": "Other",
+        "base_url": None,
+        "html": "trusted",
+        "strict": True,
+        "extra": {"menu": [{"a": 2}]},
+    }
+    assert set(changed) == {f.name for f in dataclasses.fields(SiteSettings)}  # a new setting needs a line here
+    for name, value in changed.items():
+        others.add(build_key("c1", "docs", chain, dataclasses.replace(settings, **{name: value})))
+    assert key not in others and len(others) == 3 + len(changed)

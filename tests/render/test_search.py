@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openbook.render.search import MAX_POSTINGS, RECENT_INDEXES, SearchDoc, build_index, tokenize
+from openbook.render.cache import SiteCache
+from openbook.render.search import MAX_POSTINGS, SearchDoc, build_index, tokenize
 from tests.render.conftest import Build
 
 
@@ -108,22 +109,20 @@ def _docs(specs: list[tuple[str, str, list[str]]]) -> list[SearchDoc]:
 def test_a_patched_index_equals_one_built_from_scratch(
     first: list[tuple[str, str, list[str]]], edits: list[tuple[int, tuple[str, str, list[str]]]]
 ) -> None:
-    RECENT_INDEXES.clear()
+    cache = SiteCache()
     specs = list(first)
-    build_index(_docs(specs), shard_limit=400)  # kept, then patched by each following build
+    build_index(_docs(specs), shard_limit=400, cache=cache)  # kept, then patched by each following build
     for at, spec in edits:
         specs[at % len(specs)] = spec
-        patched = build_index(_docs(specs), shard_limit=400)
-        RECENT_INDEXES.clear()
-        assert patched == build_index(_docs(specs), shard_limit=400)
+        patched = build_index(_docs(specs), shard_limit=400, cache=cache)
+        assert patched == build_index(_docs(specs), shard_limit=400)  # built from scratch
 
 
 def test_postings_beyond_the_cap_keep_the_best_scores_after_patches() -> None:
-    RECENT_INDEXES.clear()
+    cache = SiteCache()
     docs = [SearchDoc(f"p{i}/", "T", (), "common " * (1 + i % 25)) for i in range(MAX_POSTINGS + 50)]
-    build_index(docs)
+    build_index(docs, cache=cache)
     docs[7] = SearchDoc("p7/", "T", (), "common " * 30)
     docs[MAX_POSTINGS + 10] = SearchDoc(f"p{MAX_POSTINGS + 10}/", "T", (), "other")
-    patched = build_index(docs)
-    RECENT_INDEXES.clear()
+    patched = build_index(docs, cache=cache)
     assert patched == build_index(docs)

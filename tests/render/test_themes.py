@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from openbook.errors import NotFound, RenderError
+from openbook.errors import NotFound, RenderError, TemplateTimeout
 from openbook.fs.themes import available_themes, load_theme, theme_exists
 from openbook.render import ThemeChain, ThemeLayer
 from tests.render.conftest import Build
@@ -123,9 +123,10 @@ def test_sandbox_blocks_unsafe_templates(build: Build, template: str) -> None:
 def test_sandbox_time_limit(build: Build, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("openbook.render.templates.RENDER_TIME_LIMIT_S", 0.2)
     loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
-    with pytest.raises(RenderError) as err:
+    with pytest.raises(TemplateTimeout) as err:
         build({"index.md": "# Home", "_theme/templates/page.html": loop})
-    assert "longer than" in err.value.cause
+    assert err.value.path == "_theme/templates/page.html"
+    assert err.value.cause.startswith("line 1: TemplateTimeout: template ran longer than 0.2s")
 
 
 def test_template_syntax_error_names_file_and_line(build: Build) -> None:

@@ -6,16 +6,19 @@
   var NAV = {{ nav_json }};
   var doc = document.documentElement;
   var root = doc.getAttribute("data-root") || "";
-  var current = null;
-  try { current = decodeURIComponent(doc.getAttribute("data-url") || ""); } catch (e) { /* malformed */ }
+  // NAV's URLs are quoted exactly as page.url is, so they compare as they are.
+  var current = doc.getAttribute("data-url");
   function esc(s) {
     return String(s).replace(/[&<>"]/g, function (c) {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c];
     });
   }
+  // URLs come quoted (never re-encode them): no ":" is left to start a scheme. A link
+  // that still looks like one, or like "//host", is made relative with "./" all the same.
   function href(url) {
-    var h = root + encodeURI(url);
-    return h === "" ? "./" : h;
+    var h = root + url;
+    if (h === "") return "./";
+    return /^([^\/?#]*:|\/\/)/.test(h) ? "./" + h : h;
   }
   function list(items, out) {
     out.push('<ol class="toc-list">');

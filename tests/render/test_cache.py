@@ -1,0 +1,100 @@
+"""Per-site caches: sites built in turn keep what they learnt, within byte bounds, and never change output."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+import pytest
+
+from openbook.render import search, templates
+from openbook.render.cache import SITE_CACHES, Kind, SiteCache, SiteCaches, Table
+from openbook.render.frames import Frames
+from openbook.render.links import LinkResolver
+from tests.render.conftest import Build
+from tests.render.test_incremental import BOOK, keys
+
+OTHER: dict[str, bytes | str] = {
+    "index.md": "# Other site\n\n[One](one.md)",
+    "one.md": "# One\n\nSee [two](two.md#end).",
+    "two.md": "# Two\n\n## End\n",
+}
+
+
+@pytest.fixture
+def work(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How often each kind of derived value is computed rather than taken from a cache."""
+    counts: Counter[str] = Counter()
+
+    def count(owner: Any, name: str, label: str) -> None:
+        original: Callable[..., Any] = getattr(owner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            counts[label] += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, counted)
+
+    count(Frames, "_frame", "frames")
+    count(LinkResolver, "_target", "link targets")
+    count(templates, "_facts", "template facts")
+    count(jinja2.Environment, "compile", "template compiles")
+    count(search._Index, "__init__", "search index builds")
+    return counts
+
+
+def test_sites_built_in_turn_keep_what_they_learnt(build: Build, work: Counter[str]) -> None:
+    SITE_CACHES.clear()
+    first = build(BOOK, site_key="a")
+    cold = dict(work)
+    assert all(cold.get(k, 0) > 0 for k in ("frames", "link targets", "template facts", "template compiles"))
+    assert cold["search index builds"] == 1
+    build(OTHER, site_key="b")
+    work.clear()
+    edited = {**BOOK, "ref/cli.md": "# CLI\n\nNew text."}
+    again = build(edited, site_key="a", previous=keys(first.result))
+    assert again.stats["parsed"] == 1 and again.stats["rendered"] < 10
+    assert work == Counter(), "site a recomputed what its last build had, after site b's build"
+
+
+def test_the_site_key_never_changes_the_output(build: Build) -> None:
+    SITE_CACHES.clear()
+    build(OTHER, site_key="x")
+    warm = build(BOOK, site_key="x")
+    SITE_CACHES.clear()
+    assert build(BOOK, site_key="y").files == warm.files
+
+
+def test_each_site_and_all_sites_together_stay_within_their_bytes() -> None:
+    blob: Kind[bytes] = Kind("blob")
+    caches = SiteCaches(max_bytes=1000, site_max_bytes=600)
+    with caches.site("a") as a:
+        for i in range(10):
+            a.put(blob, i, b"x", 100)
+    assert a.bytes == 600 and a.get(blob, 0) is None and a.get(blob, 9) == b"x"  # oldest entries went first
+    with caches.site("b") as b:
+        b.put(blob, 0, b"y", 300)
+    assert caches.bytes == 900 and len(caches) == 2
+    with caches.site("c") as c:
+        c.put(blob, 0, b"z", 300)
+    assert caches.bytes == 600 and len(caches) == 2  # a, built least recently, went whole
+    with caches.site("a") as fresh:
+        assert fresh is not a and fresh.get(blob, 9) is None
+    with caches.site("b") as same:
+        assert same is b and same.get(blob, 0) == b"y"
+
+
+def test_a_table_serves_builds_with_the_same_inputs_and_never_outgrows_the_live_entries() -> None:
+    cache = SiteCache()
+    frames: Table[str, int] = Table("t", entry_bytes=10)
+    cache.table(frames, "d1")["p"] = 1
+    cache.settle(frames, live=1)
+    assert cache.table(frames, "d1") == {"p": 1} and cache.bytes > 10
+    assert cache.table(frames, "d2") == {}  # derived from other inputs: a new table replaces it
+    assert cache.table(frames, "d1") == {}
+    stale = cache.table(frames, "d3")
+    stale.update((f"old{i}", i) for i in range(200))
+    cache.settle(frames, live=50)  # 200 > 2 x 50 + slack: most entries are no longer needed
+    assert cache.table(frames, "d3") == {}
