@@ -17,6 +17,7 @@ from openbook.errors import InvalidRequest
 from openbook.pipeline.targets import MAX_URL, check_literal, parse_url
 
 FIELDS = ("url", "events", "secret")
+LISTED, MAX_LISTED = 20, 100
 
 
 async def create_webhook(request: web.Request) -> web.Response:
@@ -55,31 +56,59 @@ async def delete_webhook(request: web.Request) -> web.Response:
 async def list_deliveries(request: web.Request) -> web.Response:
     who = require(request, "admin")
     webhook_id = path_uuid(request, "id", "webhook")
-    limit = query_int(request, "limit", 20, 1, 100)
+    limit = query_int(request, "limit", LISTED, 1, MAX_LISTED)
     found = await rows.Webhooks(request.app[DATABASE], who.workspace_id).deliveries(webhook_id, limit)
     return web.json_response({"deliveries": [d.to_json() for d in found]})
 
 
+# The document states what the handler checks: a body outside it is refused. Inside it, a URL can still
+# be refused (no host, an unparsable port, a private IP literal): JSON Schema cannot state those rules.
 WEBHOOK_BODY: dict[str, Any] = {
     "type": "object", "required": list(FIELDS), "additionalProperties": False, "properties": {
-        "url": {"type": "string", "format": "uri", "maxLength": MAX_URL,
-                "description": "http(s) URL; loopback and private addresses are refused unless"
-                               " WEBHOOK_ALLOW_PRIVATE=1"},
-        "events": {"type": "array", "minItems": 1, "items": {"enum": list(rows.EVENTS)}},
-        "secret": {"type": "string", "description": f"HMAC-SHA256 key, {rows.MIN_SECRET_BYTES} to"
-                                                    f" {rows.MAX_SECRET_BYTES} bytes; never returned"}}}
+        "url": {"type": "string", "maxLength": MAX_URL, "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://\\S+$",
+                "description": "an http(s) URL with a host; loopback and private addresses are refused unless"
+                               " WEBHOOK_ALLOW_PRIVATE=1", "examples": ["https://ci.example.com/openbook"]},
+        "events": {"type": "array", "minItems": 1, "items": {"enum": list(rows.EVENTS)},
+                   "description": "duplicates are ignored"},
+        "secret": {"type": "string", "pattern": f"^{rows.SECRET_RE.pattern}$",
+                   "description": f"the HMAC-SHA256 key: {rows.MIN_SECRET_BYTES} to {rows.MAX_SECRET_BYTES}"
+                                  " printable ASCII characters; never returned"}}}
+WEBHOOK: dict[str, Any] = {
+    "type": "object", "required": ["id", "url", "events", "created_at"], "properties": {
+        "id": openapi.UUID, "url": {"type": "string"},
+        "events": {"type": "array", "items": {"enum": list(rows.EVENTS)}}, "created_at": openapi.TIMESTAMP}}
+ATTEMPT: dict[str, Any] = {
+    "type": "object", "required": ["attempt", "status_code", "error", "duration_ms", "at"], "properties": {
+        "attempt": {"type": "integer", "minimum": 1}, "status_code": {"type": ["integer", "null"]},
+        "error": {"type": ["string", "null"]}, "duration_ms": {"type": "integer", "minimum": 0},
+        "at": openapi.TIMESTAMP}}
+DELIVERY: dict[str, Any] = {
+    "type": "object", "required": ["id", "event", "status", "attempts", "created_at", "finished_at",
+                                   "next_attempt_at"], "properties": {
+        "id": openapi.UUID, "event": {"enum": list(rows.EVENTS)},
+        "status": {"enum": ["pending", "delivered", "failed"]}, "attempts": {"type": "array", "items": ATTEMPT},
+        "created_at": openapi.TIMESTAMP, "finished_at": openapi.nullable(openapi.TIMESTAMP),
+        "next_attempt_at": openapi.nullable(openapi.TIMESTAMP)}}
+
+
+def _listing(name: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "required": [name], "properties": {name: {"type": "array", "items": item}}}
 
 
 def _document() -> None:
     openapi.document("post", "/api/webhooks", "Subscribe a URL to events (signed POSTs)", role="admin",
-                     body=WEBHOOK_BODY, responses={201: "the webhook, without its secret",
+                     body=WEBHOOK_BODY, responses={201: ("the webhook, without its secret", WEBHOOK),
                                                    409: "conflict: the workspace has the most webhooks allowed"})
-    openapi.document("get", "/api/webhooks", "List the workspace's webhooks", role="admin")
+    openapi.document("get", "/api/webhooks", "List the workspace's webhooks", role="admin",
+                     responses={200: ("OK", _listing("webhooks", WEBHOOK))})
     openapi.document("delete", "/api/webhooks/{id}", "Delete a webhook and its deliveries", role="admin",
-                     responses={200: "deleted", 404: "not_found"})
+                     responses={200: ("deleted", {"type": "object", "required": ["id", "deleted"], "properties": {
+                         "id": openapi.UUID, "deleted": {"const": True}}}), 404: "not_found"})
     openapi.document("get", "/api/webhooks/{id}/deliveries", "Deliveries newest first, with every attempt",
-                     role="admin", params=[openapi.query("limit", "1..100, default 20", "integer")],
-                     responses={200: "OK", 404: "not_found"})
+                     role="admin", params=[openapi.query(
+                         "limit", "1 to 100, default 20",
+                         schema={"type": "integer", "minimum": 1, "maximum": MAX_LISTED, "default": LISTED})],
+                     responses={200: ("OK", _listing("deliveries", DELIVERY)), 404: "not_found"})
 
 
 def setup(app: web.Application) -> None:

@@ -18,6 +18,7 @@ Two sides use these tables:
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,8 @@ from openbook.errors import Conflict, InvalidRequest, NotFound
 EVENTS = ("deployment.finished", "branch.updated", "branch.deleted", "merge.executed")
 MIN_SECRET_BYTES = 16
 MAX_SECRET_BYTES = 1024
+# Printable ASCII, so that characters are bytes and the OpenAPI document can state the length exactly.
+SECRET_RE = re.compile(rf"[\x20-\x7e]{{{MIN_SECRET_BYTES},{MAX_SECRET_BYTES}}}")
 # Every event inserts one row per subscribed webhook: the cap bounds that fan-out.
 MAX_WEBHOOKS = 20
 
@@ -72,10 +75,10 @@ def validate_events(value: object) -> tuple[str, ...]:
 
 
 def validate_secret(value: object) -> str:
-    """A string of 16 to 1024 UTF-8 bytes (the HMAC key); InvalidRequest otherwise."""
-    if not isinstance(value, str) or not MIN_SECRET_BYTES <= len(value.encode()) <= MAX_SECRET_BYTES:
-        raise InvalidRequest(f"field 'secret' must be a string of {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} bytes",
-                             {"field": "secret"})
+    """A string of 16 to 1024 printable ASCII characters (the HMAC key); InvalidRequest otherwise."""
+    if not isinstance(value, str) or not SECRET_RE.fullmatch(value):
+        raise InvalidRequest(f"field 'secret' must be {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES} printable ASCII"
+                             " characters", {"field": "secret"})
     return value
 
 

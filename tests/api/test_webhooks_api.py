@@ -78,6 +78,8 @@ BAD_BODIES: list[tuple[str, Any]] = [
     ("events not strings", {**GOOD, "events": [5]}),
     ("secret short", {**GOOD, "secret": "x" * 15}),
     ("secret short in bytes", {**GOOD, "secret": "é" * 7}),
+    ("secret not ASCII", {**GOOD, "secret": "é" * 16}),
+    ("secret with a newline", {**GOOD, "secret": "x" * 16 + "\n"}),
     ("secret a number", {**GOOD, "secret": 1234567890123456789}),
     ("secret null", {**GOOD, "secret": None}),
     ("secret too long", {**GOOD, "secret": "x" * 1025}),
