@@ -280,8 +280,24 @@ class Deployments:
         """Take the lease and move to `building`; None when another worker holds a live lease or it is done.
 
         The same owner may take its own lease again (a restarted worker keeps its name).
+        A deployment taken up again (its builder died) when a newer one of its site and
+        target exists ends `superseded` instead: it could never show, and building it
+        again and again would make it a poison message.
         """
         async with self.db.transaction(self.scope) as tx:
+            stale = await tx.fetchrow(
+                f"UPDATE deployments d SET status = 'superseded', finished_at = clock_timestamp(),"
+                f" lease_owner = NULL, lease_until = NULL, conditions = conditions || $4::jsonb"
+                f" WHERE d.workspace_id = $1 AND d.id = $2 AND (d.status = 'pending' OR (d.status = 'building'"
+                f"   AND (d.lease_owner = $3 OR d.lease_until IS NULL OR d.lease_until < clock_timestamp())))"
+                f" AND EXISTS (SELECT 1 FROM deployments n WHERE n.workspace_id = d.workspace_id"
+                f"   AND n.site_id = d.site_id AND n.target = d.target AND n.created_at > d.created_at"
+                f"   AND n.status IN ('pending', 'building', 'deployed'))"
+                f" RETURNING {_COLUMNS}",
+                tx.workspace_id, deployment_id, owner, condition("superseded", "a newer deployment exists"),
+            )
+            if stale is not None:
+                return _deployment(stale)
             row = await tx.fetchrow(
                 f"UPDATE deployments SET status = 'building', lease_owner = $3,"
                 f" lease_until = clock_timestamp() + make_interval(secs => $4), attempts = attempts + 1,"

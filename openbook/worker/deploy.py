@@ -139,6 +139,8 @@ async def _run(ctx: Context, deployment_id: uuid.UUID) -> Result:
         if again is None or again.terminal:
             return Result(Verdict.ACK, None if again is None else again.status, "already finished")
         return Result(Verdict.LEAVE, again.status, "leased by another worker")
+    if leased.terminal:
+        return Result(Verdict.ACK, leased.status, "superseded by a newer deployment")
     log.info("building", extra={"deployment_id": str(deployment_id), "attempt": leased.attempts})
     lost = asyncio.Event()
     keeper = asyncio.create_task(_keep_lease(ctx, rows, deployment_id, lost))

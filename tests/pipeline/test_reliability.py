@@ -110,7 +110,7 @@ async def test_kill_9_mid_build_twenty_times(admin: Api, workers: StartWorker,
     print(f"kills during a build: {kills_during_build}/20, deployments: {len(created)}, outcome: {counts}")
     assert kills_during_build >= 8, kills_during_build
     # Every deployment built or was superseded by a newer one (coalescing); none failed, none is lost.
-    assert len(created) >= 15 and set(counts) <= {"deployed", "superseded"} and counts["deployed"] >= 2, counts
+    assert len(created) >= 15 and set(counts) <= {"deployed", "superseded"} and counts["deployed"] >= 1, counts
     # Live ends on the newest commit: the newest deployment of the site always builds.
     newest = await sql.fetchrow("SELECT status, commit_id FROM deployments ORDER BY created_at DESC LIMIT 1")
     assert newest["status"] == "deployed" and os.readlink(site_dir / "live") == newest["commit_id"]
@@ -230,7 +230,10 @@ async def test_postgres_restarted_under_worker_and_api(aiohttp_client: Any, stac
             assert time.monotonic() < deadline, f"API did not recover: {resp.status} {await resp.text()}"
             await asyncio.sleep(0.3)
         done = await api.wait_terminal([first["id"], second["id"]], 60)
-        assert {d["status"] for d in done.values()} == {"deployed"}, (done, worker.output()[-3000:])
+        # The second always builds; the first too, unless the outage interrupted it and the second,
+        # newer, existed when it was taken up again (then it is superseded, never failed).
+        assert done[second["id"]]["status"] == "deployed", (done, worker.output()[-3000:])
+        assert done[first["id"]]["status"] in ("deployed", "superseded"), (done, worker.output()[-3000:])
         assert worker.alive()
         health = await client.get("/health")
         assert health.status == 200, await health.text()

@@ -106,23 +106,58 @@ async def test_sigterm_finishes_current_deployment_and_exits_0(admin: Api, worke
     assert (await admin.wait_terminal([second["id"]], 60))[second["id"]]["status"] == "deployed"
 
 
+class RecordingSwitches:
+    """Our own `Switches` protocol, recording what a finish would point where (no file system)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def live(self, workspace_id: uuid.UUID, site_id: uuid.UUID, commit_id: str) -> None:
+        self.calls.append(("live", commit_id))
+
+    def preview(self, workspace_id: uuid.UUID, site_id: uuid.UUID, key: str, commit_id: str) -> None:
+        self.calls.append((key, commit_id))
+
+
 async def test_out_of_order_finish_keeps_newest_live(admin: Api, stack: Stack, database: Any) -> None:
     from openbook.db.deployments import Deployments
 
+    rows = Deployments(database, uuid.UUID(admin.workspace_id))
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site(auto_deploy=False)
     older = await admin.deploy(site["id"])
     # A worker picked the older one up (so the newer cannot supersede it) and is slow.
-    assert await Deployments(database, uuid.UUID(admin.workspace_id)).acquire_lease(
-        uuid.UUID(older["id"]), "bench", 60) is not None
+    slow = await rows.acquire_lease(uuid.UUID(older["id"]), "slow", 60)
+    assert slow is not None and slow.status == "building"
     await admin.commit({"index.md": "# Newer\n"})
     newer = await admin.deploy(site["id"])
     assert (await deploy_one(database, stack.storage, uuid.UUID(newer["id"]))).status == "deployed"
-    assert (await deploy_one(database, stack.storage, uuid.UUID(older["id"]))).status == "deployed"
+    # The slow build finishes last: recorded as deployed, but live does not move back.
+    switches = RecordingSwitches()
+    finished = await rows.finish_deployed(slow, "slow", {"pages": 1}, switches)
+    assert finished is not None and not finished.live and switches.calls == []
+    assert (await admin.deployment(older["id"]))["status"] == "deployed"
     live = stack.storage / ws_of(admin) / site["id"] / "live"
     assert os.readlink(live) == newer["commit"]
     got = await admin.call("GET", f"/api/sites/{site['id']}", 200)
     assert got["live_deployment_id"] == newer["id"]
+
+
+async def test_a_build_taken_up_again_behind_a_newer_one_is_superseded(admin: Api, stack: Stack,
+                                                                       database: Any) -> None:
+    from openbook.db.deployments import Deployments
+
+    rows = Deployments(database, uuid.UUID(admin.workspace_id))
+    await admin.commit(SAMPLE_BOOK)
+    site = await admin.site(auto_deploy=False)
+    older = await admin.deploy(site["id"])
+    assert await rows.acquire_lease(uuid.UUID(older["id"]), "died", 0.01) is not None  # its builder died
+    newer = await admin.deploy(site["id"])
+    # Another worker reclaims the dead one's entry: it can never show, so it is not rebuilt.
+    result = await deploy_one(database, stack.storage, uuid.UUID(older["id"]))
+    assert result.status == "superseded"
+    assert (await admin.deployment(older["id"]))["conditions"][-1]["reason"] == "a newer deployment exists"
+    assert (await deploy_one(database, stack.storage, uuid.UUID(newer["id"]))).status == "deployed"
 
 
 async def test_poison_message_is_failed_dead_lettered_and_acked(admin: Api, workers: StartWorker,
