@@ -94,4 +94,8 @@ class Relay:
             except Unavailable as exc:
                 log.warning("outbox relay: %s (retrying in %.1fs)", exc.message, delay)
                 delay = min(delay * 2, MAX_DELAY_S)
+            except Exception:
+                # A bug must not silently end the relay (deployments would strand): log it, go on.
+                log.exception("outbox relay: unexpected error (retrying in %.1fs)", delay)
+                delay = min(delay * 2, MAX_DELAY_S)
             await asyncio.sleep(delay)
