@@ -89,6 +89,8 @@ class Settings:
     themes_path: tuple[Path, ...] = ()
     worker_name: str = field(default_factory=socket.gethostname)
     worker_claim_idle_ms: int = 60_000
+    # WORKER_METRICS_PORT: where the worker serves GET /metrics (None: not served).
+    worker_metrics_port: int | None = None
     max_body_bytes: int = 64 * 1024 * 1024
     webhooks: WebhookSettings = WebhookSettings()
 
@@ -246,6 +248,9 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
     if env.get("WORKER_CLAIM_IDLE_MS"):
         claim_idle = _int(env, "WORKER_CLAIM_IDLE_MS", problems, lo=1000, hi=86_400_000) or claim_idle
     themes = _themes_path(env, problems)
+    metrics_port = None
+    if component == "worker" and env.get("WORKER_METRICS_PORT"):
+        metrics_port = _int(env, "WORKER_METRICS_PORT", problems, lo=1, hi=65535)
     allow_private = env.get("WEBHOOK_ALLOW_PRIVATE", "") or "0"
     if allow_private not in ("0", "1"):
         problems.append(f"WEBHOOK_ALLOW_PRIVATE must be 0 or 1, got {allow_private!r}")
@@ -262,5 +267,6 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
         themes_path=themes,
         worker_name=env.get("WORKER_NAME") or socket.gethostname(),
         worker_claim_idle_ms=claim_idle,
+        worker_metrics_port=metrics_port,
         webhooks=WebhookSettings(allow_private=allow_private == "1"),
     )

@@ -13,10 +13,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from openbook.api import audit, content, deployments, health, openapi, sites, webhooks
+from openbook.api import metrics as api_metrics
 from openbook.api.auth import auth_middleware
 from openbook.api.bodies import url_text_middleware
 from openbook.api.errors import PARSER_LIMITS, error_middleware, header_limit_middleware, request_id_middleware
 from openbook.api.keys import DATABASE, SETTINGS, STREAM
+from openbook.api.metrics import metrics_middleware
 from openbook.config import Settings
 from openbook.db.database import Database
 from openbook.db.workspaces import workspace_exists
@@ -69,7 +71,7 @@ def create_app(settings: Settings) -> web.Application:
 
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[request_id_middleware, header_limit_middleware, error_middleware,
+        middlewares=[request_id_middleware, metrics_middleware, header_limit_middleware, error_middleware,
                      auth_middleware(settings.jwt, check_workspace), url_text_middleware],
         handler_args=PARSER_LIMITS,
     )
@@ -79,6 +81,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_outbox_relay)
     app.cleanup_ctx.append(_webhook_delivery)
     health.setup(app)
+    api_metrics.setup(app)
     content.setup(app)
     audit.setup(app)
     sites.setup(app)

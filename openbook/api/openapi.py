@@ -107,7 +107,7 @@ _OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {}
 
 def document(method: str, path: str, summary: str, *, role: str, body: Schema | None = None,
              responses: Responses | None = None, params: list[dict[str, Any]] | None = None,
-             path_params: dict[str, Schema] | None = None) -> None:
+             path_params: dict[str, Schema] | None = None, media: str = "application/json") -> None:
     """Describe one operation (`path` in OpenAPI form, e.g. /api/branches/{name}).
 
     `responses` maps a status to a description, or to (description, JSON body schema).
@@ -125,7 +125,8 @@ def document(method: str, path: str, summary: str, *, role: str, body: Schema | 
     for status, answer in (responses or {200: "OK"}).items():
         text, schema = (answer, None) if isinstance(answer, str) else answer
         schema = schema or (ERROR if status >= 400 else {"type": "object"})
-        op["responses"][str(status)] = {"description": text, "content": {"application/json": {"schema": schema}}}
+        kind = "application/json" if status >= 400 else media
+        op["responses"][str(status)] = {"description": text, "content": {kind: {"schema": schema}}}
     defaults = [(400, "invalid_request"), (414, "uri_too_long"), (431, "header_too_large")]
     if role != "none":
         defaults += [(401, "unauthorized"), (403, "forbidden"), (503, "unavailable")]

@@ -66,3 +66,9 @@ async def swap_stream_identity(tx: Tx, key: str, run_id: str) -> bool:
         return False
     await tx.execute("UPDATE relay_state SET value = $2, updated_at = now() WHERE key = $1", key, run_id)
     return True
+
+
+async def backlog(tx: Tx) -> int:
+    """How many outbox rows are not yet sent to the stream."""
+    count: int = await tx.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    return count

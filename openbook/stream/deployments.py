@@ -171,6 +171,11 @@ class DeploymentStream:
             return Claimed([], "0-0")
         return Claimed([_entry(i, f) for i, f in reply[1]], str(reply[0]))
 
+    async def pending_count(self) -> int:
+        """Entries delivered to a consumer and not yet acknowledged (the group's whole backlog in flight)."""
+        reply = await self._group_call("XPENDING", self._client.xpending(STREAM, GROUP))
+        return 0 if reply is None else int(reply["pending"])
+
     async def ack(self, entry_id: str) -> None:
         await self._group_call("XACK", self._client.xack(STREAM, GROUP, entry_id))
 

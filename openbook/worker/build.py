@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from openbook import siteconf
+from openbook import metrics, siteconf
 from openbook.db.database import Database
 from openbook.db.objects import PgObjectSource
 from openbook.db.sites import Site
@@ -101,14 +101,16 @@ def _render_and_write(content: dict[str, bytes], site: siteconf.SiteConfig, them
     keys = storage.previous_keys(previous)
     for attempt_keys in (keys, {}) if keys else ({},):
         # The site's own render caches (parsed pages, templates...): sites built in turn keep theirs.
-        rendered = build_site(content, chain, settings, previous=attempt_keys, site_key=site_key)
-        result = add_redirects(rendered, content, site)
+        with metrics.BUILD_PHASE.labels("render").time():
+            rendered = build_site(content, chain, settings, previous=attempt_keys, site_key=site_key)
+            result = add_redirects(rendered, content, site)
         render_ms = round((time.perf_counter() - started) * 1000)
         stats: dict[str, Any] = {**result.stats, "files": len(result.files),
                                  "bytes": sum(len(f.data) for f in result.files if f.data is not None)}
         try:
-            published = storage.publish(target, ((f.path, f.data, f.render_key) for f in result.files),
-                                        build_key, previous, stats)
+            with metrics.BUILD_PHASE.labels("write").time():
+                published = storage.publish(target, ((f.path, f.data, f.render_key) for f in result.files),
+                                            build_key, previous, stats)
             break
         except ReuseFailed:
             continue
@@ -136,7 +138,8 @@ async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...],
     (PostgreSQL cannot be reached: retry).
     """
     started = time.perf_counter()
-    content = await load_content(db, site.workspace_id, commit_id, site.root)
+    with metrics.BUILD_PHASE.labels("load").time():
+        content = await load_content(db, site.workspace_id, commit_id, site.root)
     folder = storage.site_dir(storage_root, site.workspace_id, site.id)
     target = folder / commit_id
     previous = folder / previous_commit if previous_commit and previous_commit != commit_id else None

@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from openbook import metrics
 from openbook.db.database import Database
 from openbook.db.deployments import Deployments, workspace_of
 from openbook.errors import (
@@ -101,8 +102,10 @@ class _StorageSwitches:
         storage.switch_preview(self.root, workspace_id, site_id, key, commit_id, self.hostnames)
 
 
-async def _fail(rows: Deployments, ctx: Context, deployment_id: uuid.UUID, error: str, reason: str) -> Result:
-    await rows.finish_failed(deployment_id, ctx.owner, error, reason)
+async def _fail(rows: Deployments, ctx: Context, deployment_id: uuid.UUID, error: str, reason: str,
+                trigger: str = "unknown") -> Result:
+    if await rows.finish_failed(deployment_id, ctx.owner, error, reason):
+        metrics.DEPLOYMENTS.labels("failed", trigger).inc()
     log.info("deployment failed: %s", error, extra={"deployment_id": str(deployment_id)})
     return Result(Verdict.ACK, "failed", error)
 
@@ -112,6 +115,7 @@ async def run_deployment(ctx: Context, deployment_id: uuid.UUID) -> Result:
     try:
         return await _run(ctx, deployment_id)
     except Unavailable as exc:
+        metrics.BACKEND_OUTAGES.labels(str(exc.details.get("backend", "unknown"))).inc()
         log.warning("backend unavailable: %s", exc.message, extra={"deployment_id": str(deployment_id)})
         return Result(Verdict.RETRY, None, exc.message)
     except Exception as exc:
@@ -140,6 +144,7 @@ async def _run(ctx: Context, deployment_id: uuid.UUID) -> Result:
             return Result(Verdict.ACK, None if again is None else again.status, "already finished")
         return Result(Verdict.LEAVE, again.status, "leased by another worker")
     if leased.terminal:
+        metrics.DEPLOYMENTS.labels(leased.status, leased.trigger).inc()
         return Result(Verdict.ACK, leased.status, "superseded by a newer deployment")
     log.info("building", extra={"deployment_id": str(deployment_id), "attempt": leased.attempts})
     lost = asyncio.Event()
@@ -152,14 +157,15 @@ async def _run(ctx: Context, deployment_id: uuid.UUID) -> Result:
             raise
         except (InvalidRequest, NotFound, CorruptObject) as exc:
             # Content, theme or integrity problems: the same input fails the same way again.
-            return await _fail(rows, ctx, deployment_id, exc.message, type(exc).__name__)
+            return await _fail(rows, ctx, deployment_id, exc.message, type(exc).__name__, leased.trigger)
         except PublishFailed as exc:
-            return await _fail(rows, ctx, deployment_id, exc.message, "write failed")
+            return await _fail(rows, ctx, deployment_id, exc.message, "write failed", leased.trigger)
         except InternalError as exc:
             log.error("OpenBook fault: %s", exc.message, exc_info=exc, extra={"deployment_id": str(deployment_id)})
-            return await _fail(rows, ctx, deployment_id, f"{OUR_FAULT}: {exc.message}", "internal error")
+            return await _fail(rows, ctx, deployment_id, f"{OUR_FAULT}: {exc.message}", "internal error",
+                               leased.trigger)
         except OpenBookError as exc:
-            return await _fail(rows, ctx, deployment_id, exc.message, type(exc).__name__)
+            return await _fail(rows, ctx, deployment_id, exc.message, type(exc).__name__, leased.trigger)
     finally:
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -167,11 +173,12 @@ async def _run(ctx: Context, deployment_id: uuid.UUID) -> Result:
     if lost.is_set():
         return Result(Verdict.LEAVE, None, "lease lost during the build")
     try:
-        moved = await rows.finish_deployed(leased, ctx.owner, outcome.stats,
-                                           _StorageSwitches(ctx.storage, site.domains))
+        with metrics.BUILD_PHASE.labels("publish").time():
+            moved = await rows.finish_deployed(leased, ctx.owner, outcome.stats,
+                                               _StorageSwitches(ctx.storage, site.domains))
     except PublishFailed as exc:
         # The live symlink could not be written: the transaction rolled back.
-        return await _fail(rows, ctx, deployment_id, exc.message, "write failed")
+        return await _fail(rows, ctx, deployment_id, exc.message, "write failed", leased.trigger)
     if moved is None:
         return Result(Verdict.LEAVE, None, "lease lost before finishing")
     for host in site.domains:
@@ -182,4 +189,5 @@ async def _run(ctx: Context, deployment_id: uuid.UUID) -> Result:
     log.info("deployed", extra={"deployment_id": str(deployment_id), "live": moved.live,
                                 "preview": moved.preview_key,
                                 "duration_ms": outcome.stats.get("duration_ms")})
+    metrics.DEPLOYMENTS.labels("deployed", leased.trigger).inc()
     return Result(Verdict.ACK, "deployed")

@@ -16,6 +16,9 @@ import sys
 import uuid
 from pathlib import Path
 
+from aiohttp import web
+
+from openbook import metrics
 from openbook.config import Settings
 from openbook.db.database import Database
 from openbook.db.sites import all_domains
@@ -53,12 +56,31 @@ async def deploy_one(db: Database, storage_path: Path, deployment_id: uuid.UUID,
         await asyncio.sleep(0.2)
 
 
+async def _serve_metrics(stream: DeploymentStream, port: int) -> web.AppRunner:
+    """GET /metrics of this worker on `port` (WORKER_METRICS_PORT), in the worker's own event loop."""
+
+    async def get_metrics(request: web.Request) -> web.Response:
+        try:
+            metrics.STREAM_PENDING.set(await asyncio.wait_for(stream.pending_count(), 2.0))
+        except (Unavailable, TimeoutError):
+            metrics.STREAM_PENDING.set(float("nan"))  # unknown right now; the series says so
+        return web.Response(body=metrics.exposition(metrics.WORKER), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+    app = web.Application()
+    app.router.add_get("/metrics", get_metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", port).start()
+    return runner
+
+
 async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
     assert settings.redis is not None and settings.storage_path is not None
     db = await Database.open(settings.database)
     stream = DeploymentStream(settings.redis)
     relay_task: asyncio.Task[None] | None = None
     webhook_task: asyncio.Task[None] | None = None
+    metrics_site: web.AppRunner | None = None
     try:
         await stream.wait_until_ready(settings.redis.startup_wait_s)
         await stream.ensure_group()
@@ -69,11 +91,15 @@ async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
             log.error("cannot reconcile _hosts: %s (domains may serve stale links until fixed)", exc.message)
         relay_task = asyncio.create_task(Relay(db, stream).run())
         webhook_task = asyncio.create_task(WebhookDelivery(db, settings.webhooks).run())
+        if settings.worker_metrics_port is not None:
+            metrics_site = await _serve_metrics(stream, settings.worker_metrics_port)
         log.info("worker started", extra={"consumer": settings.worker_name, "burst": burst})
         consumer = Consumer(context(settings, db), stream, settings.worker_claim_idle_ms, stop)
         await consumer.run(burst)
         log.info("worker stopping", extra={"processed": consumer.processed})
     finally:
+        if metrics_site is not None:
+            await metrics_site.cleanup()
         for task in (relay_task, webhook_task):
             if task is not None:
                 task.cancel()

@@ -61,9 +61,10 @@ async def test_the_document_states_ranges_patterns_counts_and_types(spec: dict[s
             for status in ("414", "431"):
                 assert status in op["responses"], f"{method} {path} {status}"
             for status, answer in op["responses"].items():
-                if status.startswith("2") and path != "/api/refs/{ref}/files/{path}":
+                if status.startswith("2") and path not in ("/api/refs/{ref}/files/{path}", "/metrics"):
                     assert answer["content"]["application/json"]["schema"] != {"type": "object"} or \
                         path == "/api/openapi.json", f"{method} {path} {status}"
+    assert list(paths["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
 
 
 def _accepts(validate: Any, value: str) -> bool:

@@ -91,6 +91,7 @@ def test_every_cli_command_is_documented() -> None:
     assert missing == []
     for variable in ("DB_DSN", "REDIS_ADDR", "REDIS_PASSWORD", "REDIS_DB", "APP_PORT", "STORAGE_PATH",
                      "JWT_SECRET", "JWT_PUBLIC_KEY", "JWT_ALGORITHM", "JWT_ISSUER", "JWT_AUDIENCE",
-                     "THEMES_PATH", "WORKER_NAME", "WORKER_CLAIM_IDLE_MS", "WEBHOOK_ALLOW_PRIVATE", "OPENBOOK_API",
+                     "THEMES_PATH", "WORKER_NAME", "WORKER_CLAIM_IDLE_MS", "WORKER_METRICS_PORT",
+                     "WEBHOOK_ALLOW_PRIVATE", "OPENBOOK_API",
                      "OPENBOOK_TOKEN"):
         assert f"`{variable}`" in text, variable
