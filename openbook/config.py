@@ -18,6 +18,7 @@ from openbook.errors import ConfigError
 
 Component = Literal["api", "worker", "migrate", "token", "db"]
 
+RETENTION_MIN_AGE_S = 3600
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256")
 
 
@@ -67,6 +68,8 @@ class Settings:
     worker_name: str = field(default_factory=socket.gethostname)
     worker_claim_idle_ms: int = 60_000
     max_body_bytes: int = 64 * 1024 * 1024
+    # A finished deployment's output is never pruned before this age (pages loaded from it still fetch assets).
+    retention_min_age_s: int = RETENTION_MIN_AGE_S
 
 
 def _int(env: Mapping[str, str], name: str, problems: list[str], *, lo: int, hi: int) -> int | None:
@@ -191,6 +194,9 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
     claim_idle = 60_000
     if env.get("WORKER_CLAIM_IDLE_MS"):
         claim_idle = _int(env, "WORKER_CLAIM_IDLE_MS", problems, lo=1000, hi=86_400_000) or claim_idle
+    min_age = RETENTION_MIN_AGE_S
+    if env.get("RETENTION_MIN_AGE_S"):
+        min_age = _int(env, "RETENTION_MIN_AGE_S", problems, lo=0, hi=366 * 86_400) or 0
     themes = _themes_path(env, problems)
     if component == "token" and jwt is not None and not jwt.algorithm.startswith("HS"):
         problems.append("openbook token can only sign with an HS* algorithm and JWT_SECRET")
@@ -205,4 +211,5 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
         themes_path=themes,
         worker_name=env.get("WORKER_NAME") or socket.gethostname(),
         worker_claim_idle_ms=claim_idle,
+        retention_min_age_s=min_age,
     )

@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from openbook.config import RETENTION_MIN_AGE_S
 from openbook.db.database import Database
 from openbook.db.deployments import Deployments, workspace_of
 from openbook.errors import (
@@ -40,6 +41,7 @@ from openbook.errors import (
 )
 from openbook.fs import storage
 from openbook.worker.build import build
+from openbook.worker.retention import prune_after_deploy
 
 log = logging.getLogger("openbook.worker")
 
@@ -65,6 +67,7 @@ class Context:
     owner: str
     lease_s: float = MIN_LEASE_S * 3
     max_attempts: int = MAX_ATTEMPTS
+    retention_min_age_s: float = RETENTION_MIN_AGE_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,4 +183,6 @@ async def _run(ctx: Context, deployment_id: uuid.UUID) -> Result:
     log.info("deployed", extra={"deployment_id": str(deployment_id), "live": moved.live,
                                 "preview": moved.preview_key,
                                 "duration_ms": outcome.stats.get("duration_ms")})
+    await prune_after_deploy(ctx.db, ctx.storage, site.workspace_id, site.id, outcome.site.keep_deployments,
+                             ctx.retention_min_age_s, f"worker:{ctx.owner}")
     return Result(Verdict.ACK, "deployed")
