@@ -22,10 +22,12 @@ Two phases, so that writers wait for a sweep only briefly:
    memory, walk trees level by level (`hash = ANY(...)`, one query per level
    and batch), then list the objects older than the cutoff that are not
    marked: the candidates;
-2. *sweep*, holding the workspace's gc lock exclusive (openbook.db.gclock):
-   re-read the roots and the young objects, walk whatever phase 1 did not
-   mark (new heads, new deployments, objects written meanwhile), then delete
-   the candidates still unmarked, re-checking their age in the `DELETE`.
+2. *sweep*, in batches of `DELETE_BATCH` candidates, each in a transaction
+   holding the workspace's gc lock exclusive (openbook.db.gclock): re-read
+   the roots and the young objects, walk whatever is not marked yet (new
+   heads, new deployments, objects written meanwhile), then delete the
+   batch's candidates still unmarked, re-checking their age in the `DELETE`.
+   Writers wait at most one batch.
 
 Phase 1 stays valid for phase 2: objects are immutable, only a sweep deletes,
 sweeps of one workspace exclude each other, and an object that was not a
@@ -97,7 +99,7 @@ class GcReport:
     removed: Mapping[str, KindTotal]
     kept_old: int  # objects older than the grace period that are still reachable
     duration_ms: int
-    locked_ms: int  # time holding the gc lock exclusive (writers of the workspace waited at most this)
+    locked_ms: int  # longest hold of the gc lock (exclusive): what a writer of the workspace waited at most
 
     @property
     def objects(self) -> int:
@@ -193,11 +195,11 @@ async def _roots(tx: Tx, cutoff: datetime) -> set[str]:
     return {r["id"] for r in rows}
 
 
-def _damaged(workspace_id: uuid.UUID, missing: set[str]) -> CorruptObject:
+def _damaged(workspace_id: uuid.UUID, missing: set[str], deleted: int) -> CorruptObject:
     first = sorted(missing)[0]
-    return CorruptObject(
-        f"workspace {workspace_id}: {len(missing)} reachable object(s) missing, e.g. {first}; nothing was"
-        " deleted (run openbook fsck)", {"id": first, "missing": len(missing)})
+    done = "nothing was deleted" if not deleted else f"stopped after deleting {deleted} unreachable object(s)"
+    return CorruptObject(f"workspace {workspace_id}: {len(missing)} reachable object(s) missing, e.g. {first};"
+                         f" {done} (run openbook fsck)", {"id": first, "missing": len(missing)})
 
 
 async def collect(db: Database, workspace: Workspace, grace_s: float, *, dry_run: bool = False) -> GcReport:
@@ -226,32 +228,36 @@ async def collect(db: Database, workspace: Workspace, grace_s: float, *, dry_run
                 kept_old += 1
             else:
                 candidates[row["hash"]] = (row["kind"], row["size"])
-    locked = time.perf_counter()
     totals = {kind: [0, 0] for kind in KINDS}
-    async with db.transaction(scope) as tx:
-        await hold_exclusive(tx)
-        missing = await marker.walk(tx, (await _roots(tx, cutoff)) | unseen)
-        if missing:
-            raise _damaged(workspace.id, missing)
-        doomed = sorted(h for h in candidates if h not in marker.marked)
-        kept_old += len(candidates) - len(doomed)
-        if dry_run:
-            for h in doomed:
-                kind, size = candidates[h]
-                totals[kind][0] += 1
-                totals[kind][1] += size
-        else:
-            for chunk in _chunks(doomed, DELETE_BATCH):
+    longest = 0.0
+    # One locked pass per batch, so a long sweep never holds writers for long; a dry run counts in one.
+    order = sorted(candidates)
+    for batch in [order] if dry_run else list(_chunks(order, DELETE_BATCH)) or [order]:
+        held = time.perf_counter()
+        async with db.transaction(scope) as tx:
+            await hold_exclusive(tx)
+            missing = await marker.walk(tx, (await _roots(tx, cutoff)) | unseen)
+            if missing:
+                raise _damaged(workspace.id, missing, sum(t[0] for t in totals.values()))
+            unseen = set()
+            doomed = [h for h in batch if h not in marker.marked]
+            kept_old += len(batch) - len(doomed)
+            if dry_run:
+                for h in doomed:
+                    kind, size = candidates[h]
+                    totals[kind][0] += 1
+                    totals[kind][1] += size
+            elif doomed:
                 # The age again: a writer may have re-stamped a candidate before we took the lock.
                 rows = await tx.fetch("DELETE FROM objects WHERE workspace_id = $1 AND hash = ANY($2::text[])"
                                       " AND created_at < $3 RETURNING kind, octet_length(data) AS size",
-                                      workspace.id, chunk, cutoff)
+                                      workspace.id, doomed, cutoff)
                 for row in rows:
                     totals[row["kind"]][0] += 1
                     totals[row["kind"]][1] += row["size"]
-    done = time.perf_counter()
+        longest = max(longest, time.perf_counter() - held)
     return GcReport(workspace.id, workspace.slug, dry_run, {k: KindTotal(*v) for k, v in totals.items()}, kept_old,
-                    duration_ms=round((done - started) * 1000), locked_ms=round((done - locked) * 1000))
+                    duration_ms=round((time.perf_counter() - started) * 1000), locked_ms=round(longest * 1000))
 
 
 async def run_gc_cli(settings: DatabaseSettings, workspace: str | None, grace: str, dry_run: bool) -> int:
