@@ -83,7 +83,7 @@ class PgObjectSource:
 
 
 async def write_objects(tx: Tx, objects: Mapping[ObjectId, RawObject]) -> int:
-    """Insert objects into the transaction's workspace idempotently, in one statement.
+    """Insert objects into the transaction's workspace idempotently (one INSERT for all of them).
 
     An object already stored keeps its row, re-stamped when its `created_at` is
     older than `gclock.REFRESH_AFTER_S` (a younger one is not written at all).
