@@ -25,7 +25,7 @@ from openbook.db.gc import GcReport, collect, parse_grace
 from openbook.db.gclock import protect
 from openbook.db.objects import PgObjectSource, write_objects
 from openbook.db.scopes import Tenant
-from openbook.db.workspaces import Workspace
+from openbook.db.workspaces import Workspace, create_workspace
 from openbook.errors import InvalidRequest, NotFound
 from openbook.store.commits import make_commit
 from openbook.store.objects import Leaf, ObjectId, RawObject, decode_commit, decode_node
@@ -120,6 +120,22 @@ async def test_cli_dry_run_then_gc_then_fsck(admin: Api, stack: Stack, ws: uuid.
 
     again = openbook(stack, "gc", "--grace", "1h")
     assert json.loads(again.stdout)["workspaces"][0]["objects"] == 0
+
+
+async def test_without_workspace_every_workspace_is_collected(database: Database, stack: Stack,
+                                                              sql: asyncpg.Pool) -> None:
+    slugs = [f"gc-{n}-{uuid.uuid4().hex[:6]}" for n in range(2)]
+    for slug in slugs:
+        ws = (await create_workspace(database, slug, slug)).id
+        repo = ContentRepository(database, ws)
+        await repo.create_branch("tmp", "main", "tester")
+        await repo.commit("tmp", [Change.put("tmp.md", slug.encode())], "tmp", "tester", None)
+        await repo.delete_branch("tmp", "tester")
+    await sql.execute("UPDATE objects SET created_at = created_at - interval '2 days'")
+    done = openbook(stack, "gc", "--grace", "1h")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)["workspaces"]
+    assert [(w["slug"], w["objects"]) for w in report] == [(slug, 3) for slug in slugs]
 
 
 async def test_cli_refuses_bad_arguments_with_exit_2(stack: Stack) -> None:
