@@ -29,14 +29,15 @@ Two phases, so that writers wait for a sweep only briefly:
    batch's candidates still unmarked, re-checking their age in the `DELETE`.
    Writers wait at most one batch.
 
-Phase 1 stays valid for phase 2: objects are immutable, only a sweep deletes,
-sweeps of one workspace exclude each other, and an object that was not a
-candidate in phase 1 cannot become one (new and re-stamped objects are
-younger than the cutoff). A reachable object that is missing or undecodable
-stops the workspace's collection before anything is deleted (CorruptObject:
-run `openbook fsck`); in phase 1 a missing object is only noted (a
-concurrent sweep may have removed it with its last reference) and looked for
-again under the lock.
+What is marked stays right from pass to pass: objects are immutable, so a
+marked object's closure is marked once and for all; only sweeping passes
+delete, and they exclude each other (also those of another `openbook gc`);
+an object that was not a candidate in phase 1 cannot become one (new and
+re-stamped objects are younger than the cutoff). A reachable object that is
+missing or undecodable stops the workspace's collection before it deletes
+anything (more) (CorruptObject: run `openbook fsck`); in phase 1 a missing
+object is only noted (a concurrent sweep may have removed it with its last
+reference) and looked for again under the lock.
 """
 
 from __future__ import annotations
