@@ -87,6 +87,13 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     return asyncio.run(run_fsck_cli(settings.database, args.workspace))
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    from openbook.db.gc import run_gc_cli
+
+    settings = _settings("migrate")
+    return asyncio.run(run_gc_cli(settings.database, args.workspace, args.grace, args.dry_run))
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from openbook.dev.run import run_dev
 
@@ -149,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     fsck = sub.add_parser("fsck", help="re-hash every object of a workspace and check references")
     fsck.add_argument("--workspace", required=True)
     fsck.set_defaults(func=cmd_fsck)
+
+    gc = sub.add_parser("gc", help="delete objects no branch or unpruned deployment reaches, older than --grace")
+    gc.add_argument("--workspace", default=None, help="one workspace's id (default: every workspace)")
+    gc.add_argument("--grace", default="24h", help="keep objects younger than this: a number with s, m, h or d")
+    gc.add_argument("--dry-run", action="store_true", help="print what would be removed, delete nothing")
+    gc.set_defaults(func=cmd_gc)
 
     dev = sub.add_parser("dev", help="private PostgreSQL + Redis + API + worker, publish examples/")
     dev.add_argument("--data", default=".openbook")

@@ -22,6 +22,7 @@ from openbook.errors import ConfigError
 
 Component = Literal["api", "worker", "migrate", "token", "db"]
 
+RETENTION_MIN_AGE_S = 3600
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256")
 
 
@@ -93,6 +94,8 @@ class Settings:
     worker_metrics_port: int | None = None
     max_body_bytes: int = 64 * 1024 * 1024
     webhooks: WebhookSettings = WebhookSettings()
+    # A finished deployment's output is never pruned before this age (pages loaded from it still fetch assets).
+    retention_min_age_s: int = RETENTION_MIN_AGE_S
 
 
 def _int(env: Mapping[str, str], name: str, problems: list[str], *, lo: int, hi: int) -> int | None:
@@ -247,6 +250,9 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
     claim_idle = 60_000
     if env.get("WORKER_CLAIM_IDLE_MS"):
         claim_idle = _int(env, "WORKER_CLAIM_IDLE_MS", problems, lo=1000, hi=86_400_000) or claim_idle
+    min_age = RETENTION_MIN_AGE_S
+    if env.get("RETENTION_MIN_AGE_S"):
+        min_age = _int(env, "RETENTION_MIN_AGE_S", problems, lo=0, hi=366 * 86_400) or 0
     themes = _themes_path(env, problems)
     metrics_port = None
     if component == "worker" and env.get("WORKER_METRICS_PORT"):
@@ -269,4 +275,5 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
         worker_claim_idle_ms=claim_idle,
         worker_metrics_port=metrics_port,
         webhooks=WebhookSettings(allow_private=allow_private == "1"),
+        retention_min_age_s=min_age,
     )

@@ -36,6 +36,8 @@ def test_valid_environment_parses(tmp_path: Path) -> None:
     assert settings.jwt is not None and settings.jwt.algorithm == "HS256"
     assert settings.storage_path == tmp_path.resolve()
     assert settings.worker_claim_idle_ms == 60_000
+    assert settings.retention_min_age_s == 3600
+    assert load_settings("worker", good_env(tmp_path) | {"RETENTION_MIN_AGE_S": "0"}).retention_min_age_s == 0
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -51,7 +53,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [("REDIS_DB", "-1"), ("APP_PORT", "http"), ("WORKER_CLAIM_IDLE_MS", "soon"), ("JWT_ALGORITHM", "none"),
-     ("THEMES_PATH", "/nonexistent/themes")],
+     ("THEMES_PATH", "/nonexistent/themes"), ("RETENTION_MIN_AGE_S", "1h"), ("RETENTION_MIN_AGE_S", "-5")],
 )
 def test_malformed_values_are_refused(tmp_path: Path, name: str, value: str) -> None:
     env = good_env(tmp_path) | {name: value}

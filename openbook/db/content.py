@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from openbook.db import audit, triggers, webhooks
+from openbook.db import audit, gclock, triggers, webhooks
 from openbook.db.branches import (
     Branch,
     branch_head,
@@ -128,6 +128,7 @@ class ContentRepository:
         validate_branch_name(name)
         head = await self.resolve_ref(start)
         async with self.db.transaction(self.scope) as tx:
+            await gclock.protect(tx, [head.id])
             branch = await insert_branch(tx, name, head.id)
             await on_effect(tx, branch)
             await audit.record(tx, "branch.created", actor, f"branch:{name}",
@@ -219,6 +220,7 @@ class ContentRepository:
         async with self.db.transaction(self.scope) as tx:
             await write_objects(tx, objects)
         async with self.db.transaction(self.scope) as tx:
+            await gclock.protect(tx, [commit.id])
             moved = await compare_and_swap_head(tx, branch_name, expected, commit.id)
             if moved is None:
                 return False

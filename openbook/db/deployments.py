@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from openbook.db import outbox, webhooks
+from openbook.db import gclock, outbox, webhooks
 from openbook.db.audit import record
 from openbook.db.database import Database, Row, Tx
 from openbook.db.idempotency import OnEffect, no_effect_hook
@@ -184,10 +184,11 @@ class Deployments:
         """A manual deployment of the live site, with its outbox and audit rows, in one transaction.
 
         Returns the deployment and the outbox id to mark once the XADD is done.
-        Raises NotFound for a site outside the workspace.
+        Raises NotFound for a site outside the workspace or a commit no longer stored.
         """
         async with self.db.transaction(self.scope) as tx:
             await get_site(tx, site_id)
+            await gclock.protect(tx, [commit_id])
             dep, queued = await insert(tx, actor, site_id, commit_id, trigger="manual", branch=branch,
                                        target=LIVE, ref=ref)
             await on_effect(tx, dep)

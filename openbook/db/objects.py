@@ -2,8 +2,9 @@
 
 Objects are immutable and keyed by (workspace, hash), so a process-wide LRU of
 raw objects is always correct; it is keyed by workspace, so it never crosses
-tenants. Writes are idempotent (`ON CONFLICT DO NOTHING`) and happen before
-any head moves.
+tenants. Writes are idempotent and happen before any head moves; writing an
+object that is already stored re-stamps it when its stamp is old, so that
+`openbook gc` sees a reused object as young (openbook.db.gclock).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Collection, Mapping
 
+from openbook.db import gclock
 from openbook.db.database import Database, Tx
 from openbook.db.scopes import Tenant
 from openbook.store.objects import ObjectId, RawObject
@@ -81,16 +83,25 @@ class PgObjectSource:
 
 
 async def write_objects(tx: Tx, objects: Mapping[ObjectId, RawObject]) -> int:
-    """Insert objects into the transaction's workspace idempotently, in one statement; how many were new."""
+    """Insert objects into the transaction's workspace idempotently (one INSERT for all of them).
+
+    An object already stored keeps its row, re-stamped when its `created_at` is
+    older than `gclock.REFRESH_AFTER_S` (a younger one is not written at all).
+    Returns how many rows were inserted or re-stamped. Raises NotFound when a
+    commit's parent outside `objects` is not stored (`gclock.admit_objects`).
+    """
     if not objects:
         return 0
-    hashes = list(objects)
+    await gclock.admit_objects(tx, objects)
+    # Sorted: concurrent writers lock shared rows in one order, so they cannot deadlock.
+    hashes = sorted(objects)
     kinds = [objects[h].kind for h in hashes]
     payloads = [objects[h].payload for h in hashes]
     result = await tx.execute(
         "INSERT INTO objects (workspace_id, hash, kind, data)"
         " SELECT $1, h, k, d FROM unnest($2::text[], $3::text[], $4::bytea[]) AS t(h, k, d)"
-        " ON CONFLICT DO NOTHING",
-        tx.workspace_id, hashes, kinds, payloads,
+        " ON CONFLICT (workspace_id, hash) DO UPDATE SET created_at = now()"
+        " WHERE objects.created_at < now() - make_interval(secs => $5)",
+        tx.workspace_id, hashes, kinds, payloads, gclock.REFRESH_AFTER_S,
     )
     return int(result.rsplit(" ", 1)[-1])

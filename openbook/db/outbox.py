@@ -54,6 +54,21 @@ async def requeue_unfinished(tx: Tx, older_than_s: float = 0.0) -> int:
     return int(result.rsplit(" ", 1)[-1])
 
 
+async def delete_published(tx: Tx, older_than_s: float, limit: int) -> int:
+    """Delete up to `limit` rows published over `older_than_s` ago; how many went.
+
+    Rows of unfinished deployments stay: re-queueing them after a Redis restart
+    marks those very rows unpublished again.
+    """
+    result = await tx.execute(
+        "DELETE FROM outbox WHERE id IN (SELECT o.id FROM outbox o JOIN deployments d ON d.id = o.deployment_id"
+        " WHERE o.published_at < now() - make_interval(secs => $1)"
+        " AND d.status NOT IN ('pending', 'building') ORDER BY o.published_at LIMIT $2)",
+        older_than_s, limit,
+    )
+    return int(result.rsplit(" ", 1)[-1])
+
+
 async def swap_stream_identity(tx: Tx, key: str, run_id: str) -> bool:
     """Record `run_id` as the stream server last seen under `key`; True when it differs from before.
 

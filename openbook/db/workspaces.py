@@ -51,6 +51,13 @@ async def workspace_exists(db: Database, workspace_id: uuid.UUID) -> bool:
         return bool(await tx.fetchval("SELECT true FROM workspaces WHERE id = $1", workspace_id))
 
 
+async def list_workspaces(db: Database) -> list[Workspace]:
+    """Every workspace, by slug (the registry has no row-level security; the scope sees no tenant rows)."""
+    async with db.transaction(Tenant(uuid.UUID(int=0)), readonly=True) as tx:
+        rows = await tx.fetch("SELECT id, slug, name FROM workspaces ORDER BY slug")
+    return [Workspace(r["id"], r["slug"], r["name"]) for r in rows]
+
+
 async def create_workspace_cli(settings: DatabaseSettings, slug: str, name: str) -> Workspace:
     db = await Database.open(settings)
     try:

@@ -4,6 +4,7 @@
       <workspace_id>/<site_id>/<commit_id>/    one immutable folder per build
       <workspace_id>/<site_id>/live            symlink -> <commit_id>
       <workspace_id>/<site_id>/previews/<key>  symlink -> ../<commit_id> (a branch preview)
+      <workspace_id>/<site_id>/.tmp-pruned-*   a pruned build folder being deleted (retention)
       _hosts/<hostname>                        symlink -> ../<workspace_id>/<site_id>/live
       _hosts/<key>--<hostname>                 symlink -> ../<workspace_id>/<site_id>/previews/<key>
 
@@ -27,10 +28,11 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +43,19 @@ HOSTS = "_hosts"
 LIVE = "live"
 PREVIEWS = "previews"
 TMP_PREFIX = ".tmp-"
+PRUNED_PREFIX = f"{TMP_PREFIX}pruned-"
+_BUILD_NAME = re.compile(r"[0-9a-f]{64}")
 STALE_TMP_S = 3600.0
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
+
+
+@dataclass(frozen=True, slots=True)
+class Cleanup:
+    """What deleting a site's unused build folders did: the folders (commit ids) gone, and every failure."""
+
+    removed: tuple[str, ...]
+    problems: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +377,69 @@ def remove_preview(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID, k
                      site_dir(storage, workspace_id, site_id) / PREVIEWS / key):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(link)
+
+
+def _linked_builds(folder: Path) -> set[str]:
+    """The build folders `live` and the previews point at (their last path segment)."""
+    links = [folder / LIVE]
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        links.extend(Path(e.path) for e in os.scandir(folder / PREVIEWS) if not e.name.startswith(TMP_PREFIX))
+    targets: set[str] = set()
+    for link in links:
+        with contextlib.suppress(FileNotFoundError):
+            targets.add(os.readlink(link).rstrip("/").rsplit("/", 1)[-1])
+    return targets
+
+
+def remove_unused_builds(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID, in_use: Collection[str],
+                         min_age_s: float) -> Cleanup:
+    """Delete the site's build folders that no unpruned deployment uses (retention, SPEC §11).
+
+    A `<commit_id>` folder goes when the commit is not in `in_use`, no `live` or
+    preview link points at it, and it was last written over `min_age_s` ago (a
+    build finished after `in_use` was read is not in it). So folders left by a
+    deletion that crashed, or that failed, go the next time. Each is first
+    renamed aside to `.tmp-pruned-*` (atomic: a reader gets the whole site or a
+    404, and a build never reuses a half-deleted folder), then deleted; such
+    leftovers of an interrupted deletion are deleted too. No OSError escapes:
+    every failure is returned as one line, and the rest goes on.
+    """
+    folder = site_dir(storage, workspace_id, site_id)
+    removed: list[str] = []
+    problems: list[str] = []
+
+    def failed(func: object, path: str, exc_info: tuple[type[BaseException], BaseException, object]) -> None:
+        exc = exc_info[1]
+        if not isinstance(exc, FileNotFoundError):  # another worker deleting the same leftover
+            problems.append(f"deleting {path} failed: {getattr(exc, 'strerror', None) or exc}")
+
+    try:
+        linked = _linked_builds(folder)
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return Cleanup((), ())
+    except OSError as exc:
+        return Cleanup((), (f"reading {folder} failed: {exc.strerror or exc}",))
+    now = time.time()
+    for entry in entries:
+        if entry.name.startswith(PRUNED_PREFIX):
+            shutil.rmtree(entry.path, onerror=failed)
+            continue
+        if not _BUILD_NAME.fullmatch(entry.name) or entry.name in in_use or entry.name in linked:
+            continue
+        aside = folder / f"{PRUNED_PREFIX}{entry.name}-{uuid.uuid4().hex}"
+        try:
+            if not entry.is_dir(follow_symlinks=False) or now - entry.stat().st_mtime < min_age_s:
+                continue
+            os.rename(entry.path, aside)
+        except FileNotFoundError:
+            continue  # another worker pruned it first
+        except OSError as exc:
+            problems.append(f"deleting {entry.path} failed: {exc.strerror or exc}")
+            continue
+        removed.append(entry.name)
+        shutil.rmtree(aside, onerror=failed)
+    return Cleanup(tuple(sorted(removed)), tuple(problems))
 
 
 def link_host(storage: Path, hostname: str, workspace_id: uuid.UUID, site_id: uuid.UUID) -> None:

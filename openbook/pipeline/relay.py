@@ -7,7 +7,8 @@ after COMMIT did not:
   between COMMIT and XADD) are XADDed;
 - when Redis comes back empty (its run id differs from the one recorded in
   `relay_state`), every unfinished deployment is queued again;
-- as a last net, a deployment unfinished for `STALE_S` is queued again.
+- as a last net, a deployment unfinished for `STALE_S` is queued again;
+- rows published over `KEEP_PUBLISHED_S` (7 days) ago are deleted (SPEC §11).
 
 A duplicate message is harmless: the worker's lease and terminal states make
 processing idempotent. A missing one would strand a deployment.
@@ -32,6 +33,8 @@ BATCH = 100
 INTERVAL_S = 0.5
 SWEEP_EVERY_S = 15.0
 MAX_DELAY_S = 5.0
+KEEP_PUBLISHED_S = 7 * 86_400.0
+DELETE_BATCH = 10_000  # per sweep: a backlog drains over a few sweeps, each a short statement
 
 
 async def relay_once(db: Database, stream: DeploymentStream, grace_s: float = GRACE_S) -> int:
@@ -80,8 +83,11 @@ class Relay:
             self._next_sweep = loop.time() + SWEEP_EVERY_S
             async with self._db.transaction(OUTBOX_RELAY) as tx:
                 stale = await outbox.requeue_unfinished(tx, self._stale)
+                deleted = await outbox.delete_published(tx, KEEP_PUBLISHED_S, DELETE_BATCH)
             if stale:
                 log.warning("re-queued %d deployment(s) unfinished for over %.0fs", stale, self._stale)
+            if deleted:
+                log.info("deleted %d outbox row(s) published over 7 days ago", deleted)
         while await relay_once(self._db, self._stream) == BATCH:
             pass
 

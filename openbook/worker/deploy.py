@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openbook import metrics
+from openbook.config import RETENTION_MIN_AGE_S
 from openbook.db.database import Database
 from openbook.db.deployments import Deployments, workspace_of
 from openbook.errors import (
@@ -41,6 +42,7 @@ from openbook.errors import (
 )
 from openbook.fs import storage
 from openbook.worker.build import build
+from openbook.worker.retention import prune_after_deploy
 
 log = logging.getLogger("openbook.worker")
 
@@ -66,6 +68,7 @@ class Context:
     owner: str
     lease_s: float = MIN_LEASE_S * 3
     max_attempts: int = MAX_ATTEMPTS
+    retention_min_age_s: float = RETENTION_MIN_AGE_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,4 +193,6 @@ async def _run(ctx: Context, deployment_id: uuid.UUID) -> Result:
                                 "preview": moved.preview_key,
                                 "duration_ms": outcome.stats.get("duration_ms")})
     metrics.DEPLOYMENTS.labels("deployed", leased.trigger).inc()
+    await prune_after_deploy(ctx.db, ctx.storage, site.workspace_id, site.id, outcome.site.keep_deployments,
+                             ctx.retention_min_age_s, f"worker:{ctx.owner}")
     return Result(Verdict.ACK, "deployed")

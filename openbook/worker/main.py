@@ -19,7 +19,7 @@ from pathlib import Path
 from aiohttp import web
 
 from openbook import metrics
-from openbook.config import Settings
+from openbook.config import RETENTION_MIN_AGE_S, Settings
 from openbook.db.database import Database
 from openbook.db.sites import all_domains
 from openbook.errors import ConfigError, PublishFailed, Unavailable
@@ -42,13 +42,16 @@ def lease_seconds(settings: Settings) -> float:
 def context(settings: Settings, db: Database) -> Context:
     assert settings.storage_path is not None
     return Context(db=db, storage=settings.storage_path, themes_path=settings.themes_path,
-                   owner=settings.worker_name, lease_s=lease_seconds(settings))
+                   owner=settings.worker_name, lease_s=lease_seconds(settings),
+                   retention_min_age_s=settings.retention_min_age_s)
 
 
 async def deploy_one(db: Database, storage_path: Path, deployment_id: uuid.UUID, *,
-                     themes_path: tuple[Path, ...] = (), owner: str = "bench") -> Result:
+                     themes_path: tuple[Path, ...] = (), owner: str = "bench",
+                     retention_min_age_s: float = RETENTION_MIN_AGE_S) -> Result:
     """Run one deployment to a terminal state in this process (benchmarks, tools); no Redis involved."""
-    ctx = Context(db=db, storage=storage_path, themes_path=themes_path, owner=owner)
+    ctx = Context(db=db, storage=storage_path, themes_path=themes_path, owner=owner,
+                  retention_min_age_s=retention_min_age_s)
     while True:
         result = await run_deployment(ctx, deployment_id)
         if result.verdict.value != "retry":
