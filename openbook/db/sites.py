@@ -225,3 +225,11 @@ async def all_domains(db: Database) -> list[tuple[str, uuid.UUID, uuid.UUID]]:
     async with db.transaction(HOSTS_RECONCILE, readonly=True) as tx:
         rows = await tx.fetch("SELECT hostname, workspace_id, site_id FROM domains ORDER BY hostname")
     return [(r["hostname"], r["workspace_id"], r["site_id"]) for r in rows]
+
+
+async def all_previews(db: Database) -> list[tuple[str, uuid.UUID, uuid.UUID]]:
+    """Every (preview key, workspace_id, site_id) with a deployed build, for reconciling `_hosts`."""
+    async with db.transaction(HOSTS_RECONCILE, readonly=True) as tx:
+        rows = await tx.fetch("SELECT key, workspace_id, site_id FROM previews WHERE deployment_id IS NOT NULL"
+                              " ORDER BY key")
+    return [(r["key"], r["workspace_id"], r["site_id"]) for r in rows]

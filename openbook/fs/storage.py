@@ -454,9 +454,20 @@ def unlink_host(storage: Path, hostname: str) -> None:
         os.unlink(storage / HOSTS / hostname)
 
 
-def reconcile_hosts(storage: Path, domains: Iterable[tuple[str, uuid.UUID, uuid.UUID]]) -> None:
-    """Make `_hosts/` hold exactly one link per domain (created, re-pointed or removed)."""
-    wanted = {host: (ws, site) for host, ws, site in domains}
+def reconcile_hosts(storage: Path, domains: Iterable[tuple[str, uuid.UUID, uuid.UUID]],
+                    previews: Iterable[tuple[str, uuid.UUID, uuid.UUID]] = ()) -> None:
+    """Make `_hosts/` hold exactly one link per domain and per (preview key, domain of its site).
+
+    `domains` are (hostname, workspace, site); `previews` (key, workspace, site) of the
+    previews that have a deployed build. Links are created, re-pointed or removed.
+    """
+    wanted = {host: f"../{ws}/{site}/{LIVE}" for host, ws, site in domains}
+    hosts_of: dict[uuid.UUID, list[str]] = {}
+    for host, _, site in domains:
+        hosts_of.setdefault(site, []).append(host)
+    for key, ws, site in previews:
+        for host in hosts_of.get(site, ()):
+            wanted[f"{key}--{host}"] = f"../{ws}/{site}/{PREVIEWS}/{key}"
     hosts = storage / HOSTS
     with _failures("reconciling _hosts"):
         hosts.mkdir(exist_ok=True)
@@ -464,5 +475,5 @@ def reconcile_hosts(storage: Path, domains: Iterable[tuple[str, uuid.UUID, uuid.
             if entry.name not in wanted and entry.is_symlink() and not entry.name.startswith(TMP_PREFIX):
                 with contextlib.suppress(FileNotFoundError):  # removed by another process meanwhile
                     os.unlink(entry.path)
-    for host, (ws, site) in wanted.items():
-        link_host(storage, host, ws, site)
+        for name, target in wanted.items():
+            _replace_symlink(hosts / name, target)

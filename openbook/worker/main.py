@@ -21,7 +21,7 @@ from aiohttp import web
 from openbook import metrics
 from openbook.config import RETENTION_MIN_AGE_S, Settings
 from openbook.db.database import Database
-from openbook.db.sites import all_domains
+from openbook.db.sites import all_domains, all_previews
 from openbook.errors import ConfigError, PublishFailed, Unavailable
 from openbook.fs import storage
 from openbook.logs import setup_logging
@@ -87,9 +87,9 @@ async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
     try:
         await stream.wait_until_ready(settings.redis.startup_wait_s)
         await stream.ensure_group()
-        domains = await all_domains(db)
+        domains, previews = await all_domains(db), await all_previews(db)
         try:
-            await asyncio.to_thread(storage.reconcile_hosts, settings.storage_path, domains)
+            await asyncio.to_thread(storage.reconcile_hosts, settings.storage_path, domains, previews)
         except PublishFailed as exc:
             log.error("cannot reconcile _hosts: %s (domains may serve stale links until fixed)", exc.message)
         relay_task = asyncio.create_task(Relay(db, stream).run())

@@ -150,3 +150,14 @@ def test_never_writes_through_a_symlink(tmp_path: Path) -> None:
     with pytest.raises(PublishFailed):
         storage.publish(target, Sneaky(), "k")
     assert list(outside.iterdir()) == [] and not target.exists()
+
+
+def test_reconciling_keeps_the_preview_links_of_each_domain(tmp_path: Path) -> None:
+    storage.reconcile_hosts(tmp_path, [("a.example", WS, SITE), ("b.example", WS, SITE)],
+                            [("feature-x", WS, SITE)])
+    hosts = sorted(os.listdir(tmp_path / "_hosts"))
+    assert hosts == ["a.example", "b.example", "feature-x--a.example", "feature-x--b.example"]
+    assert os.readlink(tmp_path / "_hosts/feature-x--a.example") == f"../{WS}/{SITE}/previews/feature-x"
+    # The preview went away (branch deleted while the worker was down): its links go at the next start.
+    storage.reconcile_hosts(tmp_path, [("a.example", WS, SITE)], [])
+    assert os.listdir(tmp_path / "_hosts") == ["a.example"]
