@@ -59,7 +59,7 @@ class KnownWorkspaces:
 def create_app(settings: Settings) -> web.Application:
     """Build the app; PostgreSQL and Redis are opened when it starts, closed when it stops."""
     assert settings.jwt is not None and settings.redis is not None
-    known = KnownWorkspaces()
+    known = KnownWorkspaces(WORKSPACE_TTL_S)
 
     async def check_workspace(workspace_id: uuid.UUID) -> bool:
         if known.fresh(workspace_id):

@@ -61,6 +61,9 @@ def translate(exc: BaseException) -> BaseException:
     if is_unavailable(exc):
         return Unavailable(f"PostgreSQL is unavailable: {type(exc).__name__}: {exc}".rstrip(": "),
                            {"backend": "postgres"})
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        # Requests check what they refer to first; a violation means it was deleted meanwhile.
+        return Conflict("something this request refers to no longer exists", {"constraint": exc.constraint_name})
     return exc
 
 
