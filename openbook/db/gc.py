@@ -55,7 +55,7 @@ from typing import Any
 
 from openbook.config import DatabaseSettings
 from openbook.db.database import Database, Tx
-from openbook.db.gclock import MIN_GRACE_S, hold_exclusive
+from openbook.db.gclock import BY_HASHES, MIN_GRACE_S, hold_exclusive
 from openbook.db.scopes import Tenant
 from openbook.db.workspaces import Workspace, list_workspaces
 from openbook.errors import CorruptObject, InvalidRequest
@@ -161,8 +161,8 @@ class _Marker:
             todo = set()
             for chunk in _chunks(sorted(fetch - missing), FETCH_BATCH):
                 # Never a blob: their ids come from tree entries, their payloads are not needed.
-                rows = await tx.fetch("SELECT hash, kind, data FROM objects WHERE workspace_id = $1"
-                                      " AND hash = ANY($2::text[]) AND kind <> 'blob'", self.workspace_id, chunk)
+                rows = await tx.fetch(BY_HASHES.format(columns="o.hash, o.kind, o.data") + " AND o.kind <> 'blob'",
+                                      self.workspace_id, chunk)
                 found: set[str] = set()
                 for row in rows:
                     oid, obj = ObjectId(row["hash"]), RawObject(row["kind"], bytes(row["data"]))

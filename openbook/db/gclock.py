@@ -44,6 +44,11 @@ from openbook.db.database import Tx
 from openbook.errors import NotFound
 from openbook.store.objects import ObjectId, RawObject, decode_commit
 
+# Objects by id, probed through `objects_by_hash` (hash first, migration 0007): with the
+# primary key (workspace_id, hash) alone, a workspace whose rows came after the last
+# ANALYZE looks tiny to the planner, which then scans all of it for a few ids.
+BY_HASHES = "SELECT {columns} FROM objects o WHERE o.workspace_id = $1 AND o.hash = ANY($2::text[])"
+
 REFRESH_AFTER_S = 600
 """`write_objects` re-stamps an existing object only when its stamp is older than this (no write otherwise)."""
 MIN_GRACE_S = 3600
@@ -71,7 +76,7 @@ async def hold_exclusive(tx: Tx) -> None:
 
 async def _require_stored(tx: Tx, ids: Collection[str], what: str) -> None:
     # A statement after the lock: in READ COMMITTED it sees every sweep committed before us.
-    found = await tx.fetch("SELECT hash FROM objects WHERE workspace_id = $1 AND hash = ANY($2::text[])",
+    found = await tx.fetch(BY_HASHES.format(columns="o.hash"),
                            tx.workspace_id, list(ids))
     missing = sorted(set(ids) - {r["hash"] for r in found})
     if missing:

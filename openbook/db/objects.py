@@ -15,6 +15,7 @@ from collections.abc import Collection, Mapping
 
 from openbook.db import gclock
 from openbook.db.database import Database, Tx
+from openbook.db.gclock import BY_HASHES
 from openbook.db.scopes import Tenant
 from openbook.store.objects import ObjectId, RawObject
 
@@ -70,7 +71,7 @@ class PgObjectSource:
         if missing:
             async with self._db.transaction(self._scope, readonly=True) as tx:
                 rows = await tx.fetch(
-                    "SELECT hash, kind, data FROM objects WHERE workspace_id = $1 AND hash = ANY($2::text[])",
+                    BY_HASHES.format(columns="o.hash, o.kind, o.data"),
                     self._workspace_id, missing,
                 )
             for row in rows:
