@@ -31,6 +31,8 @@ from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped]
 from pygments.token import STANDARD_TYPES  # type: ignore[import-untyped]
 from pygments.util import ClassNotFound  # type: ignore[import-untyped]
 
+from openbook.render.problems import Problem
+
 HtmlMode = Literal["escape", "sanitize", "trusted"]
 
 ADMONITIONS = ("note", "tip", "info", "important", "warning", "caution", "danger")
@@ -60,6 +62,8 @@ class ParsedDoc:
 
     html: str
     links: list[tuple[str, str]]  # (kind "a" | "img", href as written), index = placeholder number
+    link_lines: list[int]  # the line of each link in the page's file (1-based, front matter counted)
+    problems: list[Problem]  # syntax left unrendered, with its line; `path` None (the page's own)
     anchors: set[str]
     toc: list[TocEntry]
     first_heading: str | None
@@ -69,7 +73,10 @@ class ParsedDoc:
 
 @dataclass(slots=True)
 class _Collector:
+    line_offset: int  # lines of the file before the Markdown body (front matter)
     links: list[tuple[str, str]] = field(default_factory=list)
+    link_lines: list[int] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     anchors: set[str] = field(default_factory=set)
     toc: list[TocEntry] = field(default_factory=list)
     first_heading: str | None = None
@@ -130,23 +137,28 @@ def _core_rule(state: StateCore) -> None:
             seen_block = True
         if tok.type == "inline":
             col.text.append(_inline_text(tok))
+            # 0-based line in the body: the block's first line, plus the line breaks before a link
+            line = tok.map[0] if tok.map else 0
             for child in tok.children or ():
-                if child.type == "link_open":
-                    _placeholder(col, child, "href", "a")
+                if child.type in ("softbreak", "hardbreak"):
+                    line += 1
+                elif child.type == "link_open":
+                    _placeholder(col, child, "href", "a", line)
                 elif child.type == "image":
-                    _placeholder(col, child, "src", "img")
+                    _placeholder(col, child, "src", "img", line)
     footnotes = state.env.get("footnotes", {}).get("list")
     if footnotes:
         for n in range(1, len(footnotes) + 1):
             col.anchors.update((f"fn{n}", f"fnref{n}"))
 
 
-def _placeholder(col: _Collector, token: Token, attr: str, kind: str) -> None:
+def _placeholder(col: _Collector, token: Token, attr: str, kind: str, line: int) -> None:
     href = token.attrGet(attr)
     if not isinstance(href, str) or not href or not is_internal(href):
         return
     token.attrSet(attr, f"ob-{_NONCE}-{len(col.links)}")
     col.links.append((kind, href))
+    col.link_lines.append(col.line_offset + line + 1)
 
 
 @functools.lru_cache(maxsize=256)
@@ -217,10 +229,11 @@ _SANITIZE_ATTRS["input"] = {"type", "checked", "disabled"}
 _SANITIZE_ATTRS["a"] = {"href", "hreflang"}
 
 
-def render_markdown(text: str, mode: HtmlMode) -> ParsedDoc:
-    """Render one page body. Pure; never raises on any input text."""
+def render_markdown(text: str, mode: HtmlMode, line_offset: int = 0) -> ParsedDoc:
+    """Render one page body, which starts after `line_offset` lines of its file (front matter).
+    Pure; never raises on any input text."""
     md = markdown_parser(mode)
-    col = _Collector()
+    col = _Collector(line_offset)
     env: dict[str, Any] = {"openbook": col}
     body = md.render(text, env)
     if mode == "sanitize":
@@ -228,6 +241,8 @@ def render_markdown(text: str, mode: HtmlMode) -> ParsedDoc:
     return ParsedDoc(
         html=body,
         links=col.links,
+        link_lines=col.link_lines,
+        problems=col.problems,
         anchors=col.anchors,
         toc=col.toc,
         first_heading=col.first_heading,

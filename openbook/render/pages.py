@@ -15,7 +15,8 @@ from openbook.render.search import doc_terms
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
 INDEX_STEMS = ("index", "README", "readme")
-NOT_PUBLISHED = ("SUMMARY.md", "openbook.toml")  # openbook.toml: the site file (openbook.siteconf)
+# Configuration files are never published: the site file (openbook.siteconf) and other tools'.
+NOT_PUBLISHED = ("SUMMARY.md", "openbook.toml", "book.toml", "mkdocs.yml", "mkdocs.yaml")
 
 
 @dataclass(slots=True)
@@ -44,9 +45,13 @@ def is_markdown(path: str) -> bool:
     return path.endswith(MARKDOWN_EXTENSIONS)
 
 
+# `.well-known/` is published on purpose; `.gitbook/assets/` holds a GitBook book's images.
+PUBLISHED_DOT_FOLDERS = (".well-known", ".gitbook")
+
+
 def is_hidden(path: str) -> bool:
-    """Dot-files and dot-folders are never published (`.well-known/` excepted)."""
-    return any(seg.startswith(".") and seg != ".well-known" for seg in path.split("/"))
+    """Dot-files and dot-folders are never published (PUBLISHED_DOT_FOLDERS excepted)."""
+    return any(seg.startswith(".") and seg not in PUBLISHED_DOT_FOLDERS for seg in path.split("/"))
 
 
 def humanize(name: str) -> str:
@@ -88,7 +93,7 @@ class ParsedPage:
             1000
             + len(doc.html)
             + len(doc.text)
-            + _OBJECT_BYTES * (2 * len(doc.links) + len(doc.anchors) + 2 * len(doc.toc) + len(self.terms))
+            + _OBJECT_BYTES * (3 * len(doc.links) + len(doc.anchors) + 2 * len(doc.toc) + len(self.terms))
             + sum(len(href) for _, href in doc.links)
         )
 
@@ -100,8 +105,8 @@ def parse_page(source: str, data: bytes, mode: HtmlMode) -> ParsedPage:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RenderError(source, f"not valid UTF-8 (byte {exc.start})") from None
-    meta, body, _ = frontmatter.split(source, text)
-    doc = render_markdown(body, mode)
+    meta, body, skipped = frontmatter.split(source, text)
+    doc = render_markdown(body, mode, skipped)
     return ParsedPage(meta, doc, doc_terms(doc.text, (t.title for t in doc.toc)))
 
 
@@ -154,3 +159,11 @@ def page_paths(content: Mapping[str, bytes]) -> list[str]:
         for p in content
         if is_markdown(p) and not p.startswith("_theme/") and p not in NOT_PUBLISHED and not is_hidden(p)
     )
+
+
+def in_folder(content: Mapping[str, bytes], folder: str) -> Mapping[str, bytes]:
+    """The files of `content` in `folder` ("" for all of them), by their path in it."""
+    if not folder:
+        return content
+    prefix = f"{folder}/"
+    return {p[len(prefix):]: data for p, data in content.items() if p.startswith(prefix)}

@@ -22,11 +22,10 @@ from openbook.db.sites import Site
 from openbook.errors import CorruptObject, InternalError, NotFound, OpenBookError, RenderError, ReuseFailed
 from openbook.fs import storage
 from openbook.fs.themes import load_theme, theme_exists
-from openbook.render import SiteSettings, build_site
 from openbook.render import build_key as render_build_key
 from openbook.store.objects import ObjectId, decode_commit
 from openbook.store.trees import list_dir
-from openbook.worker.redirects import add_redirects
+from openbook.worker import compose
 
 BLOB_BATCH = 500
 P = ParamSpec("P")
@@ -70,26 +69,11 @@ async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, ro
     return content
 
 
-def site_config(site: Site, content: dict[str, bytes], themes_path: tuple[Path, ...]) -> siteconf.SiteConfig:
-    """The site as the commit configures it: its `openbook.toml` (if any) applied to the row.
-
-    Raises RenderError naming the file, the line and the key for an invalid file.
-    """
-    found = siteconf.read_site_file(content, site.root, lambda name: theme_exists(name, themes_path))
-    return siteconf.combine(site, found)
-
-
-def site_settings(site: siteconf.SiteConfig) -> SiteSettings:
-    """Renderer settings: `params` are the theme's settings, over the theme's own defaults."""
-    return SiteSettings(title=site.title, base_url=site.base_url, html=site.html, strict=site.strict,
-                        extra=site.params)
-
-
 def _render_and_write(content: dict[str, bytes], site: siteconf.SiteConfig, themes_path: tuple[Path, ...],
                       commit_id: str, target: Path, previous: Path | None, site_key: str) -> dict[str, Any]:
     started = time.perf_counter()
     chain = load_theme(site.theme, themes_path)
-    settings = site_settings(site)
+    settings = compose.site_settings(site)
     build_key = render_build_key(commit_id, site.root, chain, settings)
     manifest = storage.read_manifest(target) or {}
     kept = manifest.get("stats")
@@ -102,8 +86,7 @@ def _render_and_write(content: dict[str, bytes], site: siteconf.SiteConfig, them
     for attempt_keys in (keys, {}) if keys else ({},):
         # The site's own render caches (parsed pages, templates...): sites built in turn keep theirs.
         with metrics.BUILD_PHASE.labels("render").time():
-            rendered = build_site(content, chain, settings, previous=attempt_keys, site_key=site_key)
-            result = add_redirects(rendered, content, site)
+            result = compose.render_site(content, site, chain, previous=attempt_keys, site_key=site_key)
         render_ms = round((time.perf_counter() - started) * 1000)
         stats: dict[str, Any] = {**result.stats, "files": len(result.files),
                                  "bytes": sum(len(f.data) for f in result.files if f.data is not None)}
@@ -143,7 +126,8 @@ async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...],
     folder = storage.site_dir(storage_root, site.workspace_id, site.id)
     target = folder / commit_id
     previous = folder / previous_commit if previous_commit and previous_commit != commit_id else None
-    config = await asyncio.to_thread(_guarded, site_config, site, content, themes_path)
+    config = await asyncio.to_thread(_guarded, compose.configure, site, content,
+                                     lambda name: theme_exists(name, themes_path))
     stats = await asyncio.to_thread(_guarded, _render_and_write, content, config, themes_path, commit_id, target,
                                     previous, str(site.id))
     stats.setdefault("pages", 0)

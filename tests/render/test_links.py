@@ -64,7 +64,7 @@ def test_broken_links_and_anchors_are_reported(build: Build) -> None:
     content["guide/wip.md"] = "---\ndraft: true\n---\n# WIP\n"
     site = build(content)
     assert site.stats["broken_links"] == [
-        {"path": "guide/bad.md", "target": t}
+        {"path": "guide/bad.md", "line": 3, "target": t, "count": 1}
         for t in sorted(["missing.md", "other.md#nope", "#nowhere", "../../outside.md", "wip.md", "nope.png"])
     ]
     # a broken link stays as written, it is not silently pointed elsewhere
