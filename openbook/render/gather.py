@@ -12,12 +12,14 @@ errors and stats name files by their path from the site root again.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from openbook.errors import RenderError
 from openbook.render import parallel
 from openbook.render.cache import Kind, SiteCache
+from openbook.render.includes import MARKER, Digests, Expanded, expand, page_digest
 from openbook.render.links import TARGETS, LinkResolver, universe
 from openbook.render.markdown import HtmlMode
 from openbook.render.nav import Nav, from_entries, from_folders, from_summary
@@ -32,12 +34,14 @@ from openbook.render.pages import (
     make_page,
     page_paths,
     parse_page,
+    with_expansion,
 )
 from openbook.render.problems import Problem, summarize, summarize_links
 from openbook.render.settings import SiteSettings
 from openbook.render.theme import CONTENT_THEME_DIR, ThemeChain
 
-# (sha256 of a page's bytes, HTML mode) → its parse: what the page's bytes alone decide
+# (sha256 of a page's bytes, HTML mode[, its folder when it has directives]) → its parse: what
+# the page's bytes decide, with the files they include (checked against `ParsedPage.deps` on use)
 PARSED: Kind[ParsedPage] = Kind("parsed page")
 _LISTED_BROKEN = 20
 
@@ -67,7 +71,7 @@ def gather(
     chain = theme.with_content_overrides(content)
     full = _from_root(settings.source)
     tree = in_folder(content, settings.source)
-    parses, parsed_now = _parse(tree, settings.html, workers, cache, exclude=settings.summary)
+    parses, parsed_now = _parse(tree, settings.html, workers, cache, settings.summary, full, Digests(content))
     pages = {
         source: make_page(source, parsed, digest, settings.title)
         for source, (parsed, digest) in parses.items()
@@ -94,13 +98,12 @@ def gather(
     for page in pages.values():
         urls = links[page.source] = [resolver.resolve(page.source, target).url for _, target in page.doc.links]
         if None in urls:
-            broken += [
-                (full(page.source), line, t)
-                for (_, t), url, line in zip(page.doc.links, urls, page.doc.link_lines, strict=True)
-                if url is None
-            ]
-        if page.doc.problems:
-            problems += (p.at(full(page.source)) for p in page.doc.problems)
+            for (_, target), url, line in zip(page.doc.links, urls, page.doc.link_lines, strict=True):
+                if url is None:
+                    path, at = page.lines.origin(line)  # the listing an include brought it from
+                    broken.append((path or full(page.source), at, target))
+        if page.problems:
+            problems += (p.at(full(page.source)) for p in page.problems)
     cache.settle(TARGETS, live=sum(len(p.doc.links) for p in pages.values()))
     if settings.strict and (broken or problems):
         raise _strict_failure(broken, problems)
@@ -156,27 +159,50 @@ def _strict_failure(broken: list[tuple[str, int, str]], problems: list[Problem])
 
 
 def _parse(
-    content: Mapping[str, bytes], mode: HtmlMode, workers: int, cache: SiteCache, exclude: str
+    content: Mapping[str, bytes], mode: HtmlMode, workers: int, cache: SiteCache, exclude: str,
+    full: Callable[[str], str], digests: Digests,
 ) -> tuple[dict[str, tuple[ParsedPage, str]], int]:
-    """source → (parse, sha256 hex of the bytes) for every Markdown page, drafts included, by
-    source; and how many were parsed: only pages the site's cache does not have are."""
+    """source → (parse, `includes.page_digest`) for every Markdown page, drafts included, by
+    source; and how many were parsed: only pages the site's cache does not have are (with
+    the same bytes, and the same bytes of every file they include)."""
     found: dict[str, tuple[ParsedPage, str]] = {}
-    missing: list[tuple[str, bytes, bytes]] = []
+    missing: list[tuple[str, bytes, bytes, tuple[object, ...]]] = []
     for source in page_paths(content):
         if source == exclude:
             continue
         data = content[source]
         digest = hashlib.sha256(data).digest()
-        parsed = cache.get(PARSED, (digest, mode))
-        if parsed is None:
-            missing.append((source, data, digest))
+        # Relative includes read other files from another folder: the folder is part of the key.
+        key: tuple[object, ...] = (digest, mode)
+        if MARKER in data:
+            key = (digest, mode, posixpath.dirname(full(source)))
+        parsed = cache.get(PARSED, key)
+        if parsed is not None and all(digests.of(path) == dep for path, dep in parsed.deps):
+            found[source] = (parsed, page_digest(digest, parsed.deps))
         else:
-            found[source] = (parsed, digest.hex())
-    if parallel.use_pool(len(missing), workers):
-        results = parallel.parse_many([(s, d) for s, d, _ in missing], mode, workers)
+            missing.append((source, data, digest, key))
+    # Directives are expanded here: pool processes do not hold the other files.
+    expansions: list[Expanded | None] = []
+    jobs: list[tuple[str, bytes]] = []
+    for source, data, _, key in missing:
+        expanded = _expand(full(source), data, digests) if len(key) == 3 else None
+        expansions.append(expanded)
+        jobs.append((full(source), data if expanded is None else expanded.text.encode()))
+    if parallel.use_pool(len(jobs), workers):
+        results = parallel.parse_many(jobs, mode, workers)
     else:
-        results = [parse_page(s, d, mode) for s, d, _ in missing]
-    for (source, _, digest), parsed in zip(missing, results, strict=True):
-        cache.put(PARSED, (digest, mode), parsed, parsed.estimated_bytes())
-        found[source] = (parsed, digest.hex())
+        results = [parse_page(s, d, mode) for s, d in jobs]
+    for (source, _, digest, key), expanded, parsed in zip(missing, expansions, results, strict=True):
+        if expanded is not None:
+            parsed = with_expansion(parsed, expanded)
+        cache.put(PARSED, key, parsed, parsed.estimated_bytes())
+        found[source] = (parsed, page_digest(digest, parsed.deps))
     return dict(sorted(found.items())), len(missing)
+
+
+def _expand(path: str, data: bytes, digests: Digests) -> Expanded | None:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None  # parse_page names the page and the byte
+    return expand(path, text, digests)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import unescapeAll
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from mdit_py_plugins.container import container_plugin
@@ -187,8 +188,43 @@ def _format(tokens: Iterable[tuple[Any, str]]) -> str:
     return "".join(out)
 
 
-def _highlight(code: str, lang: str, _attrs: str) -> str:
-    lang = lang.strip().lower()
+# A fence's info string: its language, then mdBook's `,flags` (`rust,ignore`) and attributes
+# (`python title="x"`, `{.attrs}`); markdown-it unescapes it and splits it at the first space.
+_TITLE_RE = re.compile(r"""(?:^|\s)title=(?:"([^"]*)"|'([^']*)'|(\S+))""")
+# mdBook's hidden lines of Rust listings: `# ` or `#` alone; `##` writes a `#`; `#!`, `#[` are code
+_RUST_HIDDEN_RE = re.compile(r"^(\s*)#(.?)(.*)$")
+_RUST = ("rust", "rs")
+
+
+def _render_fence(self: Any, tokens: Sequence[Token], idx: int, _options: Any, _env: Any) -> str:
+    token = tokens[idx]
+    info = unescapeAll(token.info).strip()
+    first, _, attrs = info.partition(" ")
+    lang = first.split(",", 1)[0].lstrip("{.").rstrip("}").lower()
+    code = _without_hidden_lines(token.content) if lang in _RUST else token.content
+    block = _highlight(code, lang)
+    title = _TITLE_RE.search(attrs)
+    if title is None:
+        return block + "\n"
+    caption = html.escape(next(t for t in title.groups() if t is not None))
+    return f'<figure class="code-listing"><figcaption>{caption}</figcaption>{block}</figure>\n'
+
+
+def _without_hidden_lines(code: str) -> str:
+    """A Rust listing as mdBook shows it: its hidden lines (`# use x;`) dropped, `##` as `#`."""
+    if "#" not in code:
+        return code
+    kept = []
+    for line in code.splitlines(keepends=True):
+        m = _RUST_HIDDEN_RE.match(line.rstrip("\n"))
+        if m is None or m.group(2) in ("!", "["):
+            kept.append(line)
+        elif m.group(2) == "#":
+            kept.append(line[: m.end(1)] + line[m.end(1) + 1 :])
+    return "".join(kept)
+
+
+def _highlight(code: str, lang: str) -> str:
     lexer = _lexer(lang) if lang else None
     cls = f' class="language-{html.escape(lang)}"' if lang else ""
     body = _format(lexer.get_tokens(code)) if lexer is not None else html.escape(code, False)
@@ -211,10 +247,8 @@ def _render_admonition(self: Any, tokens: Sequence[Token], idx: int, _options: A
 @functools.cache
 def markdown_parser(mode: HtmlMode) -> MarkdownIt:
     """The shared parser for one HTML mode (built once per process)."""
-    md = MarkdownIt(
-        "commonmark",
-        {"html": mode != "escape", "highlight": _highlight},
-    ).enable(["table", "strikethrough"])
+    md = MarkdownIt("commonmark", {"html": mode != "escape"}).enable(["table", "strikethrough"])
+    md.add_render_rule("fence", _render_fence)
     md.use(footnote_plugin).use(deflist_plugin).use(tasklists_plugin)
     # one rule for every admonition kind: each block rule is tried at every line
     md.use(container_plugin, name="admonition", validate=_is_admonition, render=_render_admonition)
