@@ -17,7 +17,8 @@ from openbook.render.settings import SiteSettings
 from openbook.render.theme import ThemeChain
 
 # 4: every output showing a page gets the same page variables; toc.js URLs are quoted.
-RENDERER_VERSION = "4"
+# 5: admonitions as <aside role="note">, fence attributes and titles, hidden Rust lines, nav links out.
+RENDERER_VERSION = "5"
 
 
 def sha(*parts: str | bytes) -> str:

@@ -22,7 +22,6 @@ from markdown_it import MarkdownIt
 from markdown_it.common.utils import unescapeAll
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
-from mdit_py_plugins.container import container_plugin
 from mdit_py_plugins.deflist import deflist_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
@@ -32,11 +31,10 @@ from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped]
 from pygments.token import STANDARD_TYPES  # type: ignore[import-untyped]
 from pygments.util import ClassNotFound  # type: ignore[import-untyped]
 
-from openbook.render.problems import Problem
+from openbook.render.admonitions import admonitions_plugin
+from openbook.render.problems import SYNTAX, Problem
 
 HtmlMode = Literal["escape", "sanitize", "trusted"]
-
-ADMONITIONS = ("note", "tip", "info", "important", "warning", "caution", "danger")
 
 # A per-process marker for link placeholders: content cannot guess it, so raw
 # HTML (sanitize/trusted modes) cannot forge a placeholder.
@@ -48,6 +46,8 @@ PLACEHOLDER_PREFIX = f"ob-{_NONCE}-"
 # `images.add_sizes` appends width and height right after it.
 IMAGE_TAG_RE = re.compile(rf'<img src="ob-{_NONCE}-(\d+)"')
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+# A Liquid/GitBook tag on a line of its own (`{% tabs %}`): another tool's syntax, left as written
+_TAG_LINE_RE = re.compile(r"^[ \t]*\{%-?\s*([A-Za-z_][\w-]*)[^\n]*?%\}", re.M)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +138,8 @@ def _core_rule(state: StateCore) -> None:
             seen_block = True
         if tok.type == "inline":
             col.text.append(_inline_text(tok))
+            if "{%" in tok.content:
+                _unrendered_tags(col, tok)
             # 0-based line in the body: the block's first line, plus the line breaks before a link
             line = tok.map[0] if tok.map else 0
             for child in tok.children or ():
@@ -151,6 +153,13 @@ def _core_rule(state: StateCore) -> None:
     if footnotes:
         for n in range(1, len(footnotes) + 1):
             col.anchors.update((f"fn{n}", f"fnref{n}"))
+
+
+def _unrendered_tags(col: _Collector, tok: Token) -> None:
+    first = tok.map[0] if tok.map else 0
+    for m in _TAG_LINE_RE.finditer(tok.content):
+        line = col.line_offset + first + tok.content.count("\n", 0, m.start()) + 1
+        col.problems.append(Problem(None, line, SYNTAX, f"{{% {m.group(1)} %}} is not rendered: left as written"))
 
 
 def _placeholder(col: _Collector, token: Token, attr: str, kind: str, line: int) -> None:
@@ -231,27 +240,12 @@ def _highlight(code: str, lang: str) -> str:
     return f'<pre class="highlight"><code{cls}>{body}</code></pre>'
 
 
-def _is_admonition(params: str, *_args: Any) -> bool:
-    return params.strip().split(" ", 1)[0] in ADMONITIONS
-
-
-def _render_admonition(self: Any, tokens: Sequence[Token], idx: int, _options: Any, _env: Any) -> str:
-    tok = tokens[idx]
-    if tok.nesting != 1:
-        return "</div>\n"
-    name, _, title = tok.info.strip().partition(" ")
-    title = title.strip() or name.capitalize()
-    return f'<div class="admonition {name}">\n<p class="admonition-title">{html.escape(title)}</p>\n'
-
-
 @functools.cache
 def markdown_parser(mode: HtmlMode) -> MarkdownIt:
     """The shared parser for one HTML mode (built once per process)."""
     md = MarkdownIt("commonmark", {"html": mode != "escape"}).enable(["table", "strikethrough"])
     md.add_render_rule("fence", _render_fence)
-    md.use(footnote_plugin).use(deflist_plugin).use(tasklists_plugin)
-    # one rule for every admonition kind: each block rule is tried at every line
-    md.use(container_plugin, name="admonition", validate=_is_admonition, render=_render_admonition)
+    md.use(footnote_plugin).use(deflist_plugin).use(tasklists_plugin).use(admonitions_plugin)
     md.core.ruler.push("openbook", _core_rule)
     return md
 
@@ -260,6 +254,8 @@ _SANITIZE_TAGS = set(nh3.ALLOWED_TAGS) | {"input", "section", "tfoot"}
 _SANITIZE_ATTRS: dict[str, set[str]] = {tag: set(v) for tag, v in nh3.ALLOWED_ATTRIBUTES.items()}
 _SANITIZE_ATTRS["*"] = {"class", "id", "title", "lang", "dir"}
 _SANITIZE_ATTRS["input"] = {"type", "checked", "disabled"}
+_SANITIZE_ATTRS["aside"] = {"role", "aria-labelledby"}  # admonitions
+_SANITIZE_ATTRS["details"] = {"open"}
 _SANITIZE_ATTRS["a"] = {"href", "hreflang"}
 
 
