@@ -46,6 +46,9 @@ PLACEHOLDER_PREFIX = f"ob-{_NONCE}-"
 # `images.add_sizes` appends width and height right after it.
 IMAGE_TAG_RE = re.compile(rf'<img src="ob-{_NONCE}-(\d+)"')
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+# Raw HTML: a comment (left alone) or a start tag, and a URL attribute in a tag
+_RAW_TAG_RE = re.compile(r"<!--.*?-->|<[A-Za-z][^>]*>", re.S)
+_URL_ATTR_RE = re.compile(r"""(\s(?:href|src)\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
 # A Liquid/GitBook tag on a line of its own (`{% tabs %}`): another tool's syntax, left as written
 _TAG_LINE_RE = re.compile(r"^[ \t]*\{%-?\s*([A-Za-z_][\w-]*)[^\n]*?%\}", re.M)
 
@@ -136,6 +139,8 @@ def _core_rule(state: StateCore) -> None:
                 col.toc.append(TocEntry(level, slug, title))
         if tok.nesting >= 0 and tok.level == 0:
             seen_block = True
+        if tok.type == "html_block":
+            tok.content = _raw_html_links(col, tok.content, tok.map[0] if tok.map else 0)
         if tok.type == "inline":
             col.text.append(_inline_text(tok))
             if "{%" in tok.content:
@@ -149,6 +154,8 @@ def _core_rule(state: StateCore) -> None:
                     _placeholder(col, child, "href", "a", line)
                 elif child.type == "image":
                     _placeholder(col, child, "src", "img", line)
+                elif child.type == "html_inline":
+                    child.content = _raw_html_links(col, child.content, line)
     footnotes = state.env.get("footnotes", {}).get("list")
     if footnotes:
         for n in range(1, len(footnotes) + 1):
@@ -160,6 +167,30 @@ def _unrendered_tags(col: _Collector, tok: Token) -> None:
     for m in _TAG_LINE_RE.finditer(tok.content):
         line = col.line_offset + first + tok.content.count("\n", 0, m.start()) + 1
         col.problems.append(Problem(None, line, SYNTAX, f"{{% {m.group(1)} %}} is not rendered: left as written"))
+
+
+def _raw_html_links(col: _Collector, content: str, first: int) -> str:
+    """Raw HTML with each internal `href`/`src` replaced by a placeholder, like a Markdown link's
+    (and resolved the same way); comments are left alone."""
+    if "=" not in content:
+        return content
+
+    def tag(m: re.Match[str]) -> str:
+        if m.group(0).startswith("<!--"):
+            return m.group(0)
+        line = first + content.count("\n", 0, m.start())
+        return _URL_ATTR_RE.sub(lambda a: attr(a, line + m.group(0).count("\n", 0, a.start())), m.group(0))
+
+    def attr(a: re.Match[str], line: int) -> str:
+        raw = next(v for v in a.groups()[1:] if v is not None)
+        href = html.unescape(raw)
+        if not href or not is_internal(href):
+            return a.group(0)
+        col.links.append(("a", href))  # never sized as an image: raw HTML keeps its own attributes
+        col.link_lines.append(col.line_offset + line + 1)
+        return f'{a.group(1)}"ob-{_NONCE}-{len(col.links) - 1}"'
+
+    return _RAW_TAG_RE.sub(tag, content)
 
 
 def _placeholder(col: _Collector, token: Token, attr: str, kind: str, line: int) -> None:
@@ -252,7 +283,7 @@ def markdown_parser(mode: HtmlMode) -> MarkdownIt:
 
 _SANITIZE_TAGS = set(nh3.ALLOWED_TAGS) | {"input", "section", "tfoot"}
 _SANITIZE_ATTRS: dict[str, set[str]] = {tag: set(v) for tag, v in nh3.ALLOWED_ATTRIBUTES.items()}
-_SANITIZE_ATTRS["*"] = {"class", "id", "title", "lang", "dir"}
+_SANITIZE_ATTRS["*"] = {"class", "id", "title", "lang", "dir", "align"}  # align: README-style centred heroes
 _SANITIZE_ATTRS["input"] = {"type", "checked", "disabled"}
 _SANITIZE_ATTRS["aside"] = {"role", "aria-labelledby"}  # admonitions
 _SANITIZE_ATTRS["details"] = {"open"}
