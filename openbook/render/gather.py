@@ -72,10 +72,12 @@ def gather(
     full = _from_root(settings.source)
     tree = in_folder(content, settings.source)
     parses, parsed_now = _parse(tree, settings.html, workers, cache, settings.summary, full, Digests(content))
+    # A Markdown file another page includes is a snippet, not a page of its own (as in mdBook).
+    snippets = {path for parsed, _ in parses.values() for path, _ in parsed.deps}
     pages = {
         source: make_page(source, parsed, digest, settings.title)
         for source, (parsed, digest) in parses.items()
-        if not parsed.meta.draft
+        if not parsed.meta.draft and full(source) not in snippets
     }
     assign_urls(list(pages.values()))
     files = sorted(
@@ -107,7 +109,7 @@ def gather(
     cache.settle(TARGETS, live=sum(len(p.doc.links) for p in pages.values()))
     if settings.strict and (broken or problems):
         raise _strict_failure(broken, problems)
-    drafts = len(parses) - len(pages)
+    drafts = sum(parsed.meta.draft for parsed, _ in parses.values())
     return Gathered(tree, settings, chain, pages, drafts, files, nav, links, summarize_links(broken),
                     summarize(problems), parsed_now)
 
