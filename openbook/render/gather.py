@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from openbook.errors import RenderError
@@ -183,17 +183,20 @@ def _parse(
             found[source] = (parsed, page_digest(digest, parsed.deps))
         else:
             missing.append((source, data, digest, key))
-    # Directives are expanded here: pool processes do not hold the other files.
+    # Directives are expanded here (pool processes do not hold the other files), chunk by chunk
+    # as the pool takes pages, so that expanding overlaps parsing.
     expansions: list[Expanded | None] = []
-    jobs: list[tuple[str, bytes]] = []
-    for source, data, _, key in missing:
-        expanded = _expand(full(source), data, digests) if len(key) == 3 else None
-        expansions.append(expanded)
-        jobs.append((full(source), data if expanded is None else expanded.text.encode()))
-    if parallel.use_pool(len(jobs), workers):
-        results = parallel.parse_many(jobs, mode, workers)
+
+    def jobs() -> Iterator[tuple[str, bytes]]:
+        for source, data, _, key in missing:
+            expanded = _expand(full(source), data, digests) if len(key) == 3 else None
+            expansions.append(expanded)
+            yield full(source), data if expanded is None else expanded.text.encode()
+
+    if parallel.use_pool(len(missing), workers):
+        results = parallel.parse_many(jobs(), len(missing), mode, workers)
     else:
-        results = [parse_page(s, d, mode) for s, d in jobs]
+        results = [parse_page(s, d, mode) for s, d in jobs()]
     for (source, _, digest, key), expanded, parsed in zip(missing, expansions, results, strict=True):
         if expanded is not None:
             parsed = with_expansion(parsed, expanded)

@@ -30,7 +30,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -73,10 +73,11 @@ class _Failure:
     cause: str
 
 
-def parse_many(items: Sequence[tuple[str, bytes]], mode: HtmlMode, workers: int) -> list[ParsedPage]:
-    """`pages.parse_page` of each (source, bytes), in order. Raises the first RenderError."""
+def parse_many(items: Iterable[tuple[str, bytes]], count: int, mode: HtmlMode, workers: int) -> list[ParsedPage]:
+    """`pages.parse_page` of each of the `count` (source, bytes), in order; `items` is consumed as
+    chunks go out. Raises the first RenderError."""
     out: list[ParsedPage] = []
-    for prefix, parsed in _map(_init_parse, (os.getpid(),), _parse_chunk, items, len(items), workers, mode):
+    for prefix, parsed in _map(_init_parse, (os.getpid(),), _parse_chunk, items, count, workers, mode):
         out.extend(_own_placeholders(page, prefix) for page in parsed)
     return out
 

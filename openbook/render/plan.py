@@ -259,7 +259,8 @@ class _PagePlan:
 
     def key(self, common_key: str, deps: str, known: dict[tuple[object, ...], str]) -> str:
         # Everything else in the context (title, toc, meta, body) follows from the page's
-        # bytes, its URL, the site title and HTML mode (in common_key) and the links.
+        # bytes and those of the files it includes (blob_sha is `includes.page_digest`), its
+        # URL, the site title and HTML mode (in common_key) and the links.
         page = self.page
         inputs: tuple[object, ...] | None = None
         if not any(self.terms.values()):  # then every input below is hashable, and equal iff its JSON is
