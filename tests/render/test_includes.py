@@ -117,6 +117,13 @@ def test_an_mdbook_book_renders_its_listings(build: Build) -> None:
         {"path": "src/shared.md", "line": 1, "target": "nowhere.md", "count": 2}]
 
 
+def test_lines_after_an_include_are_reported_at_their_own_line(build: Build) -> None:
+    page = "# Page\n\n```rust\n{{#include ../listings/main.rs}}\n```\n\n{% tabs %}\n\n[gone](gone.md)\n"
+    site = build({"src/page.md": page, "listings/main.rs": LISTING}, source="src")
+    assert [(p["path"], p["line"]) for p in site.stats["problems"]] == [("src/page.md", 7)]
+    assert [(b["path"], b["line"]) for b in site.stats["broken_links"]] == [("src/page.md", 9)]
+
+
 def test_strict_mode_fails_on_a_problem(build: Build) -> None:
     with pytest.raises(RenderError) as err:
         build(BOOK, source="src", strict=True)
