@@ -280,6 +280,14 @@ class ContentRepository:
             raise CorruptObject(f"blob {entry.hash} of {path!r} is missing from the store", {"id": entry.hash})
         return raw.payload
 
+    async def read_blob(self, blob_id: str) -> bytes:
+        """The bytes of a blob of this workspace; NotFound when it has none with that id."""
+        oid = ObjectId(blob_id)
+        raw = (await self.src.get_many([oid])).get(oid) if is_commit_id(blob_id) else None
+        if raw is None or raw.kind != "blob":
+            raise NotFound(f"blob {blob_id!r} does not exist", {"id": blob_id})
+        return raw.payload
+
     async def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:
         a = await self.resolve_ref(from_ref)
         b = await self.resolve_ref(to_ref)

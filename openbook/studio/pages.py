@@ -25,9 +25,9 @@ def api_app(request: web.Request) -> web.Application:
     return request.app[API_APP]
 
 
-def url(path: str, **query: Any) -> str:
-    """A studio URL: `path` below /studio/ (each segment quoted), then the non-empty query values."""
-    base = "/studio/" + quote(path.lstrip("/"), safe="/")
+def url(where: str, /, **query: Any) -> str:
+    """A studio URL: `where` below /studio/ (each segment quoted), then the non-empty query values."""
+    base = "/studio/" + quote(where.lstrip("/"), safe="/")
     params = {k: v for k, v in query.items() if v not in (None, "")}
     return f"{base}?{urlencode(params)}" if params else base
 

@@ -31,7 +31,7 @@ class Browser:
 
     async def get(self, path: str, **kw: Any) -> Any:
         resp = await self.api.get(path, headers=self.headers(kw.pop("headers", None)), allow_redirects=False, **kw)
-        text = await resp.text()
+        text = await resp.text(errors="replace")
         found = CSRF_RE.search(text)
         if found:
             self.csrf = found.group(1)
