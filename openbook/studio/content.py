@@ -192,7 +192,7 @@ async def file(request: web.Request) -> web.Response:
         "nav": "branches", "ref": ref, "commit": commit, "path": path, "crumbs": crumbs(posixpath.dirname(path)),
         "name": posixpath.basename(path), "kind": kind, "size": len(data),
         "text": data.decode("utf-8", "replace") if kind in ("page", "text") else None,
-        "rendered_url": rendered_url, "is_branch": not is_commit_id(ref),
+        "rendered_url": rendered_url, "is_branch": not is_commit_id(ref), "saved": request.query.get("saved"),
     })
 
 

@@ -35,7 +35,8 @@
       if (inflight) { again = true; return; }
       inflight = true;
       var started = performance.now();
-      post(frame.getAttribute("data-preview"), { path: pathInput.value, content: text.value }).then(function (res) {
+      post(frame.getAttribute("data-preview"),
+           { branch: frame.getAttribute("data-branch"), path: pathInput.value, content: text.value }).then(function (res) {
         if (res.status === 200) {
           frame.srcdoc = res.body.html;
           if (timing) timing.textContent = "updated in " + Math.round(performance.now() - started) + " ms";
