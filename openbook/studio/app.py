@@ -31,7 +31,7 @@ from openbook import errors
 from openbook.api.auth import PRINCIPAL
 from openbook.api.errors import RETRY_AFTER_S, Handler, status_for
 from openbook.api.keys import DATABASE
-from openbook.studio import content, editing, signin
+from openbook.studio import changes, content, editing, signin
 from openbook.studio.credentials import CSRF_FIELD, CSRF_HEADER, csrf_matches, same_origin
 from openbook.studio.pages import API_APP, render, see_other, setup_templates, wants_json
 
@@ -121,6 +121,7 @@ def create_studio(api: web.Application) -> web.Application:
     studio.router.add_static("/static/", _static_dir())
     content.setup(studio)
     editing.setup(studio)
+    changes.setup(studio)
     return studio
 
 
