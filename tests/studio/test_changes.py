@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from markupsafe import escape
 
 from openbook.db.content import ContentRepository
 from openbook.db.database import Database
@@ -55,7 +56,8 @@ async def test_a_conflict_is_resolved_in_the_page_in_one_merge_commit(sign_in: S
     assert resp.status == 303 and resp.headers["Location"] == "/studio/conflicts?branch=draft&target=main"
     _, page = await browser.get(resp.headers["Location"])
     assert "c.md" in page and "Both sides changed the same lines." in page
-    assert "&lt;&lt;&lt;&lt;&lt;&lt;&lt; main\nTWO (main)\n=======\nTWO (draft)\n&gt;&gt;&gt;&gt;&gt;&gt;&gt; draft" in page
+    markers = "<<<<<<< main\nTWO (main)\n=======\nTWO (draft)\n>>>>>>> draft"
+    assert str(escape(markers)) in page  # prefilled, escaped
     form = {"branch": "draft", "target": "main", "path-0": "c.md", "choice-0": "edit"}
     resp, page = await browser.post("/studio/resolve", {**form, "text-0": "one\n<<<<<<< main\nTWO\n"})
     assert resp.status == 400 and "still has conflict markers" in page
