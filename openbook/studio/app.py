@@ -31,7 +31,7 @@ from openbook import errors
 from openbook.api.auth import PRINCIPAL
 from openbook.api.errors import RETRY_AFTER_S, Handler, status_for
 from openbook.api.keys import DATABASE
-from openbook.studio import changes, content, editing, signin
+from openbook.studio import changes, content, editing, publishing, signin
 from openbook.studio.credentials import CSRF_FIELD, CSRF_HEADER, csrf_matches, same_origin
 from openbook.studio.pages import API_APP, render, see_other, setup_templates, wants_json
 
@@ -122,6 +122,7 @@ def create_studio(api: web.Application) -> web.Application:
     content.setup(studio)
     editing.setup(studio)
     changes.setup(studio)
+    publishing.setup(studio)
     return studio
 
 
