@@ -23,6 +23,7 @@ from openbook.db import outbox
 from openbook.db.database import Database
 from openbook.db.scopes import OUTBOX_RELAY
 from openbook.errors import Unavailable
+from openbook.pipeline.loops import stop_if_cancelled
 from openbook.stream.deployments import DeploymentStream
 
 log = logging.getLogger("openbook.outbox")
@@ -94,6 +95,7 @@ class Relay:
     async def run(self) -> None:
         delay = self._interval
         while True:
+            stop_if_cancelled()
             try:
                 await self.tick()
                 delay = self._interval
