@@ -43,7 +43,7 @@ def context(settings: Settings, db: Database) -> Context:
     assert settings.storage_path is not None
     return Context(db=db, storage=settings.storage_path, themes_path=settings.themes_path,
                    owner=settings.worker_name, lease_s=lease_seconds(settings),
-                   retention_min_age_s=settings.retention_min_age_s)
+                   retention_min_age_s=settings.retention_min_age_s, limits=settings.build_limits)
 
 
 async def deploy_one(db: Database, storage_path: Path, deployment_id: uuid.UUID, *,
