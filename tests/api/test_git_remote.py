@@ -185,3 +185,77 @@ async def test_401_asks_for_basic_credentials_and_bearer_works(remote: Remote) -
         resp = await remote.api.get(path, headers={"Authorization": auth})
         assert resp.status == 200 and resp.content_type == "application/x-git-upload-pack-advertisement"
         assert (await resp.read()).startswith(b"001e# service=git-upload-pack\n0000")
+
+
+def pkt(line: bytes) -> bytes:
+    return b"%04x" % (len(line) + 4) + line
+
+
+def pkt_lines(data: bytes) -> list[bytes]:
+    lines, pos = [], 0
+    while pos < len(data):
+        size = int(data[pos:pos + 4], 16)
+        lines.append(data[pos + 4:pos + size] if size else b"")
+        pos += size or 4
+    return lines
+
+
+async def test_bad_packs_and_ref_names_change_nothing(remote: Remote, tmp_path: Path) -> None:
+    git = Git(tmp_path / "home")
+    await remote.commit({"index.md": "# Home\n"})
+    await git.run(tmp_path, "clone", "-q", remote.url(), "work")
+    work = tmp_path / "work"
+    (work / "page.md").write_text("page\n")
+    await git.run(work, "add", "-A")
+    await git.run(work, "commit", "-q", "-m", "page")
+    _, old = await git.run(work, "rev-parse", "origin/main")
+    _, new = await git.run(work, "rev-parse", "HEAD")
+    old, new = old.strip(), new.strip()
+    pack = subprocess.run(["git", "pack-objects", "--stdout", "--revs"], cwd=work, input=f"{new}\n^{old}\n".encode(),
+                          capture_output=True, check=True).stdout
+    commit_only = subprocess.run(["git", "pack-objects", "--stdout"], cwd=work, input=f"{new}\n".encode(),
+                                 capture_output=True, check=True).stdout
+    head = await remote.head()
+    auth = {"Authorization": f"Bearer {remote.token}", "Content-Type": "application/x-git-receive-pack-request"}
+
+    async def push(ref: bytes, data: bytes) -> list[bytes]:
+        body = pkt(b"%s %s %s\0report-status" % (old.encode(), new.encode(), ref)) + b"0000" + data
+        resp = await remote.api.post(f"/git/{remote.slug}.git/git-receive-pack", data=body, headers=auth)
+        assert resp.status == 200, await resp.text()
+        return pkt_lines(await resp.read())
+
+    for data, why in [(b"PACK\0\0\0\2\0\0\0\1" + os.urandom(200), b"unpack pack"),
+                      (os.urandom(300), b"unpack not a git pack"),
+                      (pack[:len(pack) * 2 // 3], b"unpack pack checksum mismatch")]:
+        status = await push(b"refs/heads/main", data)
+        assert status[0].startswith(why) and status[1].startswith(b"ng refs/heads/main pack refused"), status
+    status = await push(b"refs/heads/main", commit_only)
+    assert status[0] == b"unpack ok\n" and b"is neither in the pack nor on the server" in status[1], status
+    status = await push(b"refs/heads/bad..name", pack)
+    assert status[1].startswith(b"ng refs/heads/bad..name invalid branch name"), status
+    assert await remote.head() == head
+    # The server keeps serving, and the good pack still goes in.
+    assert (await push(b"refs/heads/main", pack))[:2] == [b"unpack ok\n", b"ok refs/heads/main\n"]
+    assert await remote.file("main", "page.md") == b"page\n"
+
+
+async def test_two_pushes_to_one_branch_exactly_one_wins(remote: Remote, tmp_path: Path) -> None:
+    git = Git(tmp_path / "home")
+    await remote.commit({"big.md": "".join(f"line {i}\n" for i in range(2000))})
+    clones = []
+    for name in ("one", "two"):
+        await git.run(tmp_path, "clone", "-q", remote.url(), name)
+        # An edit of a large file: git sends it as a delta against the server's copy (a thin pack).
+        big = tmp_path / name / "big.md"
+        big.write_text(big.read_text().replace("line 7\n", f"line 7 by {name}\n"))
+        await git.run(tmp_path / name, "commit", "-q", "-am", f"edit by {name}")
+        clones.append(tmp_path / name)
+    results = await asyncio.gather(*(git.run(c, "push", "origin", "main", ok=False) for c in clones))
+    winners = [c for c, (code, _) in zip(clones, results, strict=True) if code == 0]
+    losers = [out for code, out in results if code != 0]
+    assert len(winners) == 1 and len(losers) == 1, results
+    assert "fetch first" in losers[0]
+    _, winner_head = await git.run(winners[0], "rev-parse", "HEAD")
+    _, remote_head = await git.run(winners[0], "ls-remote", "origin", "refs/heads/main")
+    assert remote_head.split()[0] == winner_head.strip()
+    assert f"by {winners[0].name}" in (await remote.file("main", "big.md")).decode()
