@@ -155,6 +155,18 @@ def cmd_preview(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from openbook.check.folder import run_check_cli
+    from openbook.config import load_themes_path
+
+    try:
+        themes_path = load_themes_path()
+    except ConfigError as exc:
+        print(f"openbook: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    return run_check_cli(Path(args.dir), strict=args.strict, themes_path=themes_path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openbook", description="OpenBook publishing engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -217,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     preview.add_argument("--title", default=None, help="site title (default: the folder's name)")
     preview.set_defaults(func=cmd_preview)
+
+    check = sub.add_parser("check", help="render a folder as a deployment would and print every problem")
+    check.add_argument("dir")
+    check.add_argument("--strict", action="store_true", help="exit 1 on any problem, as a strict site would fail")
+    check.set_defaults(func=cmd_check)
     return parser
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -26,7 +26,7 @@ from openbook.db.branches import (
     insert_branch,
     list_branches,
 )
-from openbook.db.database import Database
+from openbook.db.database import Database, Tx
 from openbook.db.deployments import Queued, condition, preview_target
 from openbook.db.idempotency import OnEffect, no_effect_hook
 from openbook.db.objects import PgObjectSource, write_objects
@@ -145,13 +145,16 @@ class ContentRepository:
         await self.notify(queued)
         return branch
 
-    async def delete_branch(self, name: str, actor: str) -> list[Preview]:
+    async def delete_branch(self, name: str, actor: str, expected_head: str | None = None) -> list[Preview]:
         """Delete a branch and its previews' rows; the previews removed (their links are the caller's).
 
-        NotFound for an unknown branch, Conflict when a site publishes it.
+        NotFound for an unknown branch, Conflict when a site publishes it,
+        StaleHead when `expected_head` is given and the head is another.
         """
         async with self.db.transaction(self.scope) as tx:
-            branch = await get_branch(tx, name)
+            branch = await get_branch(tx, name, for_update=expected_head is not None)
+            if expected_head is not None and branch.head != expected_head:
+                raise StaleHead(f"branch {name!r} moved", {"current_head": branch.head})
             sites = await tx.fetch("SELECT slug FROM sites WHERE workspace_id = $1 AND branch = $2 ORDER BY slug",
                                    tx.workspace_id, name)
             if sites:
@@ -239,17 +242,32 @@ class ContentRepository:
         # Objects first (idempotent, in their own transaction), then the CAS.
         async with self.db.transaction(self.scope) as tx:
             await write_objects(tx, objects)
+
+        async def effect(tx: Tx) -> None:
+            await on_effect(tx, commit)
+
+        return await self.advance(branch_name, expected, commit.id, action, actor, details, effect)
+
+    async def advance(self, branch_name: str, expected: str, commit_id: str, action: str, actor: str,
+                      details: dict[str, Any], effect: Callable[[Tx], Awaitable[None]] | None = None) -> bool:
+        """Move a branch from `expected` to the stored commit `commit_id` (compare-and-swap).
+
+        In the same transaction: `effect`, the audit row `action`, and what the
+        move sets off (deployments, webhooks). False when the head is not
+        `expected` any more; NotFound when the commit is not stored.
+        """
         async with self.db.transaction(self.scope) as tx:
-            await gclock.protect(tx, [commit.id])
-            moved = await compare_and_swap_head(tx, branch_name, expected, commit.id)
+            await gclock.protect(tx, [commit_id])
+            moved = await compare_and_swap_head(tx, branch_name, expected, commit_id)
             if moved is None:
                 return False
-            await on_effect(tx, commit)
+            if effect is not None:
+                await effect(tx)
             await audit.record(tx, action, actor, f"branch:{branch_name}", {**details, "via": self.via})
             if action == "merge.executed":
                 await webhooks.enqueue(tx, "merge.executed", {"branch": branch_name, **details, "actor": actor,
                                                               "via": self.via})
-            queued = await triggers.head_moved(tx, branch_name, expected, commit.id, actor, self.via)
+            queued = await triggers.head_moved(tx, branch_name, expected, commit_id, actor, self.via)
         await self.notify(queued)
         return True
 
