@@ -170,6 +170,10 @@ async def render_page(repo: ContentRepository, commit: Commit, site: PreviewSite
     if rel is None:
         raise InvalidRequest(f"{path} is outside the site's folder {site.root!r}", {"path": path})
     content = await gather_content(repo, commit, site.root, rel, text)
+    if not {"index.md", "README.md"} & set(content):
+        # The site has its own home page; without one here the renderer would make this page the home
+        # page (a book without index.md starts at its first chapter) and render it at another URL.
+        content["index.md"] = b""
     chain, settings = _settings(site, content, themes_path)
     rendered = await asyncio.to_thread(_build, content, chain, settings, rel, f"studio:{repo.workspace_id}:{site.id}")
     ASSETS.update(site.id, repo.workspace_id, rendered.assets)
