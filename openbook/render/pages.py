@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openbook.errors import RenderError
-from openbook.render import frontmatter
+from openbook.render import frontmatter, progress
 from openbook.render.frontmatter import FrontMatter
 from openbook.render.includes import IDENTITY, Expanded, LineMap
 from openbook.render.markdown import HtmlMode, ParsedDoc, render_markdown
@@ -111,6 +111,7 @@ class ParsedPage:
 def parse_page(source: str, data: bytes, mode: HtmlMode) -> ParsedPage:
     """Parse front matter and render Markdown. Raises RenderError (naming `source`) for bad
     encoding or front matter; otherwise depends on `data` and `mode` only."""
+    progress.at(source, "parsing the page")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -41,7 +41,7 @@ def site_settings(site: siteconf.SiteConfig) -> SiteSettings:
 
 def render_site(content: Mapping[str, bytes], site: siteconf.SiteConfig, chain: ThemeChain, *,
                 previous: Mapping[str, str] | None = None, site_key: str = "",
-                workers: int | None = None) -> BuildResult:
+                workers: int | None = None, max_file_bytes: int | None = None) -> BuildResult:
     """`build_site` of the site, its redirects added, every problem in `stats["problems"]`.
 
     Raises RenderError as `build_site` and `add_redirects` do, and — when the site is strict —
@@ -52,7 +52,8 @@ def render_site(content: Mapping[str, bytes], site: siteconf.SiteConfig, chain: 
         more = f" (and {len(listed) - _LISTED} more)" if len(listed) > _LISTED else ""
         raise RenderError(listed[0]["path"], "problems: " + ", ".join(
             f"{p['path']}:{p['line']}: {p['message']}" for p in listed[:_LISTED]) + more)
-    result = build_site(content, chain, site_settings(site), previous=previous, site_key=site_key, workers=workers)
+    result = build_site(content, chain, site_settings(site), previous=previous, site_key=site_key, workers=workers,
+                         max_file_bytes=max_file_bytes)
     result = add_redirects(result, in_folder(content, site.source), site)
     if site.problems:
         problems = [*result.stats.get("problems", []), *summarize(site.problems)]

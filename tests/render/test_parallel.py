@@ -187,6 +187,7 @@ def test_a_failure_sent_back_by_a_pool_process_keeps_its_class(
     state = RenderState(chain, {"title": "x"}, "contents/", {}, {}, ())
     monkeypatch.setattr(parallel, "_renderer", PageRenderer(state))
     failure = parallel._render_chunk([RenderJob("index.md", "page.html", "", {}, False)])
-    assert isinstance(failure, parallel._Failure)
-    failure = pickle.loads(pickle.dumps(failure))  # as it travels back
-    assert failure.kind is TemplateTimeout and failure.path == "_theme/templates/page.html"
+    assert isinstance(failure, TemplateTimeout)
+    back = pickle.loads(pickle.dumps(failure))  # as it travels back
+    assert type(back) is TemplateTimeout and back.path == "_theme/templates/page.html"
+    assert back.cause == failure.cause and back.message == failure.message and back.details == failure.details
