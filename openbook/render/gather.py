@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from openbook.errors import RenderError
 from openbook.render import parallel
-from openbook.render.cache import Kind, SiteCache
+from openbook.render.cache import Codec, Kind, SiteCache
 from openbook.render.links import TARGETS, LinkResolver, universe
 from openbook.render.markdown import HtmlMode
 from openbook.render.nav import Nav, from_folders, from_summary
@@ -27,12 +27,14 @@ from openbook.render.pages import (
     make_page,
     page_paths,
     parse_page,
+    parsed_in,
+    parsed_out,
 )
 from openbook.render.settings import SiteSettings
 from openbook.render.theme import CONTENT_THEME_DIR, ThemeChain
 
 # (sha256 of a page's bytes, HTML mode) → its parse: what the page's bytes alone decide
-PARSED: Kind[ParsedPage] = Kind("parsed page")
+PARSED: Kind[ParsedPage] = Kind("parsed page", Codec(value_out=parsed_out, value_in=parsed_in))
 _LISTED_BROKEN = 20
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from openbook.errors import RenderError
 from openbook.render import frontmatter, progress
 from openbook.render.frontmatter import FrontMatter
-from openbook.render.markdown import HtmlMode, ParsedDoc, render_markdown
-from openbook.render.search import doc_terms
+from openbook.render.markdown import HtmlMode, ParsedDoc, TocEntry, render_markdown
+from openbook.render.search import Terms, doc_terms
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
 INDEX_STEMS = ("index", "README", "readme")
@@ -27,7 +29,7 @@ class Page:
     doc: ParsedDoc
     title: str
     blob_sha: str  # sha256 of the source bytes
-    terms: dict[str, int]  # search terms of the body and headings
+    terms: Mapping[str, int]  # search terms of the body and headings
 
     @property
     def is_index(self) -> bool:
@@ -79,7 +81,7 @@ class ParsedPage:
 
     meta: FrontMatter
     doc: ParsedDoc
-    terms: dict[str, int]  # search.doc_terms of the body and headings
+    terms: Mapping[str, int]  # search.doc_terms of the body and headings (`Terms` from a snapshot)
 
     def estimated_bytes(self) -> int:
         """Its memory, within a few % of tracemalloc's figure for ASCII pages (what a cache counts)."""
@@ -91,6 +93,53 @@ class ParsedPage:
             + _OBJECT_BYTES * (2 * len(doc.links) + len(doc.anchors) + 2 * len(doc.toc) + len(self.terms))
             + sum(len(href) for _, href in doc.links)
         )
+
+
+def parsed_out(page: ParsedPage) -> tuple[Any, ...]:
+    """`page` as builtins for a site's snapshot (`cache.Codec`); ValueError for front matter
+    values no snapshot holds (YAML's binary or set values)."""
+    m, d = page.meta, page.doc
+    meta = (m.title, m.order, m.template, m.draft, m.date, m.description, m.aliases, _yaml_out(m.data))
+    toc = [(t.level, t.id, t.title) for t in d.toc]
+    doc = (d.html, d.links, d.anchors, toc, d.first_heading, d.starts_with_h1, d.text, d.prefix)
+    return meta, doc, Terms.pack(page.terms)
+
+
+def parsed_in(state: tuple[Any, ...]) -> ParsedPage:
+    """The page `parsed_out` wrote."""
+    (title, order, template, draft, date, description, aliases, data), doc, terms = state
+    meta = FrontMatter(title, order, template, draft, date, description, tuple(aliases), _yaml_in(data) if data else {})
+    html, links, anchors, toc, first_heading, starts_with_h1, text, prefix = doc
+    # marshal gives back lists of tuples and sets as they were written: no copies
+    parsed = ParsedDoc(html, links, anchors, [TocEntry(*t) for t in toc], first_heading, starts_with_h1, text, prefix)
+    return ParsedPage(meta, parsed, Terms(terms))
+
+
+# YAML's dates and times: tagged tuples (YAML itself gives lists, never tuples)
+_YAML_TYPES: dict[str, type[datetime.date]] = {"date": datetime.date, "datetime": datetime.datetime}
+
+
+def _yaml_out(value: Any) -> Any:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, list):
+        return [_yaml_out(v) for v in value]
+    if isinstance(value, Mapping):
+        return {_yaml_out(k): _yaml_out(v) for k, v in value.items()}
+    if isinstance(value, datetime.date):
+        return ("datetime" if isinstance(value, datetime.datetime) else "date", value.isoformat())
+    raise ValueError(f"no snapshot of a front matter {type(value).__name__}")
+
+
+def _yaml_in(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_yaml_in(v) for v in value]
+    if isinstance(value, dict):
+        return {_yaml_in(k): _yaml_in(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        kind, text = value
+        return _YAML_TYPES[kind].fromisoformat(text)
+    return value
 
 
 def parse_page(source: str, data: bytes, mode: HtmlMode) -> ParsedPage:
