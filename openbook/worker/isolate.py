@@ -38,6 +38,7 @@ import shutil
 import signal
 import tempfile
 import time
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -51,16 +52,29 @@ from openbook.worker import child
 from openbook.worker.child import Board, BuildJob
 
 Phases = dict[str, float]
-_EXIT_WAIT_S = 10.0  # a build process that sent its result gets this long to save its cache and exit
-_finishing: set[tuple[BaseProcess, float]] = set()  # (process, when to kill it): saving their caches
+_EXIT_WAIT_S = 30.0  # a build process that sent its result gets this long to save its cache and exit
+
+
+@dataclass(frozen=True, slots=True)
+class _Finishing:
+    """A build process that sent its result and is saving its site's cache."""
+
+    proc: BaseProcess
+    site_key: str
+    deadline: float  # time.monotonic(): killed after it
+
+
+_finishing: set[_Finishing] = set()
 
 
 class BuildProcess:
     """One build process: started before its job is known (it restores the site's build
     cache meanwhile), given the job with `build`, killed on `close` if it has not finished."""
 
-    def __init__(self, proc: BaseProcess, conn: Connection, limits: BuildLimits, board: Path, deadline: float):
+    def __init__(self, proc: BaseProcess, conn: Connection, limits: BuildLimits, board: Path, deadline: float,
+                 site_key: str) -> None:
         self._proc = proc
+        self._site_key = site_key
         self._conn = conn
         self._limits = limits
         self._board = board
@@ -72,6 +86,11 @@ class BuildProcess:
     async def start(cls, limits: BuildLimits, site_key: str, cache: Path | None) -> BuildProcess:
         """Start a build process for site `site_key` whose build cache snapshot is `cache`.
         Raises OSError when no process can be started."""
+        _reap()
+        # The site's previous build may still be saving what it learnt: wait for it rather than
+        # build cold (a snapshot takes a fraction of a second to write, a cold build seconds).
+        for saving in [f for f in _finishing if f.site_key == site_key]:
+            await asyncio.to_thread(saving.proc.join, max(0.0, saving.deadline - time.monotonic()))
         _reap()
         board = Path(tempfile.mkdtemp(prefix="openbook-build-"))
         # The fork server imports the build process's code when it starts: each build starts warm.
@@ -86,7 +105,7 @@ class BuildProcess:
             raise
         finally:
             theirs.close()  # the build process holds the only other end: its exit is our EOF
-        return cls(proc, ours, limits, board, asyncio.get_running_loop().time() + limits.wall_s)
+        return cls(proc, ours, limits, board, asyncio.get_running_loop().time() + limits.wall_s, site_key)
 
     async def __aenter__(self) -> BuildProcess:
         return self
@@ -123,7 +142,7 @@ class BuildProcess:
         self._closed = True
         if self._done:
             self._conn.close()
-            _finishing.add((self._proc, time.monotonic() + _EXIT_WAIT_S))
+            _finishing.add(_Finishing(self._proc, self._site_key, time.monotonic() + _EXIT_WAIT_S))
         else:
             await self._stop()
         shutil.rmtree(self._board, ignore_errors=True)
@@ -167,12 +186,12 @@ def prepare() -> None:
 
 def _reap() -> None:
     """Join the build processes that finished saving; kill those past their deadline."""
-    for proc, deadline in list(_finishing):
-        if proc.is_alive() and time.monotonic() > deadline:
-            _kill(proc)
-        if not proc.is_alive():
-            proc.join()
-            _finishing.discard((proc, deadline))
+    for saving in list(_finishing):
+        if saving.proc.is_alive() and time.monotonic() > saving.deadline:
+            _kill(saving.proc)
+        if not saving.proc.is_alive():
+            saving.proc.join()
+            _finishing.discard(saving)
 
 
 def _receive(reader: Connection) -> Any:
