@@ -135,6 +135,9 @@ class Settings:
     # WORKER_METRICS_PORT: where the worker serves GET /metrics (None: not served).
     worker_metrics_port: int | None = None
     max_body_bytes: int = 64 * 1024 * 1024
+    # git push (docs/git.md): the largest pack a push may send, and all its objects inflated together.
+    git_max_pack_bytes: int = 512 * 1024 * 1024
+    git_max_inflated_bytes: int = 2 * 1024 * 1024 * 1024
     webhooks: WebhookSettings = WebhookSettings()
     # A finished deployment's output is never pruned before this age (pages loaded from it still fetch assets).
     retention_min_age_s: int = RETENTION_MIN_AGE_S

@@ -8,7 +8,8 @@
     │   ├── RenderError      the author's content cannot be rendered (file + cause)
     │   │   ├── TemplateTimeout  a content template ran past its time limit
     │   │   └── BuildLimitExceeded  a build went over an OS-enforced limit (CPU, memory, time, output)
-    │   └── TargetRefused    a webhook target is not a public address (SSRF guard)
+    │   ├── TargetRefused    a webhook target is not a public address (SSRF guard)
+    │   └── PushRefused      git push: a pack or one ref cannot be stored (the message is git's to print)
     ├── Unauthorized         401: missing, expired or forged token
     ├── Forbidden            403: valid token without the role
     ├── NotFound             404: absent, or another workspace's
@@ -84,6 +85,15 @@ class InvalidPath(InvalidRequest):
 
 class InvalidRef(InvalidRequest):
     """A branch name or commit id is malformed (details.ref)."""
+
+
+class PushRefused(InvalidRequest):
+    """A git push is refused: a bad pack (nothing stored), or one ref (that ref unchanged).
+
+    Raised by `openbook.gitmap` (paths, symlinks, submodules, sizes, missing or
+    malformed objects) and `openbook.db.gitremote` (stale or non-fast-forward
+    updates); the message is sent to the git client, which prints it.
+    """
 
 
 class RenderError(InvalidRequest):

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from openbook.api import audit, content, deployments, health, openapi, sites, webhooks
+from openbook.api import audit, content, deployments, git, health, openapi, sites, webhooks
 from openbook.api import metrics as api_metrics
 from openbook.api.auth import auth_middleware
 from openbook.api.bodies import url_text_middleware
@@ -26,6 +26,7 @@ from openbook.logs import setup_logging
 from openbook.pipeline.relay import Relay
 from openbook.pipeline.webhooks import WebhookDelivery
 from openbook.stream.deployments import DeploymentStream
+from openbook.studio.app import create_studio
 
 log = logging.getLogger("openbook.api")
 
@@ -87,7 +88,9 @@ def create_app(settings: Settings) -> web.Application:
     sites.setup(app)
     deployments.setup(app)
     webhooks.setup(app)
+    git.setup(app)
     openapi.setup(app)
+    app.add_subapp("/studio", create_studio(app))
     return app
 
 

@@ -115,7 +115,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if status >= 500:
             log.error("%s on %s %s: %s", type(exc).__name__, request.method, request.path, exc.message)
             return error_response(status, exc.code, "internal server error", {})
-        return error_response(status, exc.code, exc.message, exc.details)
+        response = error_response(status, exc.code, exc.message, exc.details)
+        if status == 401 and request.path.startswith("/git/"):
+            # What makes a git client ask for (or send its stored) credentials.
+            response.headers["WWW-Authenticate"] = 'Basic realm="OpenBook", charset="UTF-8"'
+        return response
     except web.HTTPRequestEntityTooLarge:
         return error_response(413, "too_large", "request body is too large")
     except web.HTTPNotFound:

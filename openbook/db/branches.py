@@ -23,10 +23,11 @@ def _branch(row: Row) -> Branch:
     return Branch(name=row["name"], head=row["head"], updated_at=row["updated_at"])
 
 
-async def get_branch(tx: Tx, name: str) -> Branch:
-    """The branch of the transaction's workspace; NotFound when absent."""
+async def get_branch(tx: Tx, name: str, *, for_update: bool = False) -> Branch:
+    """The branch of the transaction's workspace (locked until COMMIT with `for_update`); NotFound when absent."""
     row = await tx.fetchrow(
-        "SELECT name, head, updated_at FROM branches WHERE workspace_id = $1 AND name = $2",
+        "SELECT name, head, updated_at FROM branches WHERE workspace_id = $1 AND name = $2"
+        + (" FOR UPDATE" if for_update else ""),
         tx.workspace_id, name,
     )
     if row is None:

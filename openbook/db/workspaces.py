@@ -51,6 +51,15 @@ async def workspace_exists(db: Database, workspace_id: uuid.UUID) -> bool:
         return bool(await tx.fetchval("SELECT true FROM workspaces WHERE id = $1", workspace_id))
 
 
+async def workspace_by_slug(db: Database, slug: str) -> uuid.UUID | None:
+    """The id of the workspace called `slug`, or None (the registry has no row-level security)."""
+    if not SLUG_RE.match(slug):
+        return None
+    async with db.transaction(Tenant(uuid.UUID(int=0)), readonly=True) as tx:
+        found: uuid.UUID | None = await tx.fetchval("SELECT id FROM workspaces WHERE slug = $1", slug)
+    return found
+
+
 async def list_workspaces(db: Database) -> list[Workspace]:
     """Every workspace, by slug (the registry has no row-level security; the scope sees no tenant rows)."""
     async with db.transaction(Tenant(uuid.UUID(int=0)), readonly=True) as tx:

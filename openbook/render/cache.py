@@ -22,12 +22,13 @@ process (the worker keeps them on disk, `openbook.fs.buildcache`, and each
 isolated build process starts from them). Codecs turn values into what
 `marshal` writes (builtins only), so loading a snapshot runs no code, as
 unpickling would; a snapshot written by other renderer code (another
-OpenBook, Python or library version: see `RUNTIME`) is ignored whole, and an
+OpenBook, Python or library version: see `runtime`) is ignored whole, and an
 entry that does not decode is left out: the cache only ever saves time.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import marshal
 import sys
@@ -37,7 +38,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
-from openbook.render.keys import RENDERER_VERSION
 from openbook.render.lru import SizedLRU
 
 K = TypeVar("K", bound=Hashable)
@@ -124,16 +124,17 @@ def _version(package: str) -> str:
         return ""
 
 
-def _runtime() -> tuple[object, ...]:
+@functools.cache
+def runtime() -> tuple[object, ...]:
+    """What writes this process's snapshots: one written by other code is ignored (marshal's
+    format and code objects change with Python; parsed pages and templates with the libraries)."""
+    from openbook.render.keys import RENDERER_VERSION  # keys imports (through settings) this module
+
     return (SNAPSHOT_FORMAT, RENDERER_VERSION, tuple(sys.version_info[:2]), sys.byteorder,
             tuple(_version(p) for p in _RENDERING_LIBRARIES))
 
 
 Snapshot = bytes  # a site cache's entries, as `SiteCache.snapshot` writes them
-
-# What wrote a snapshot: one written by other code is ignored (marshal's format and
-# code objects change with Python; parsed pages and templates with the libraries).
-RUNTIME = _runtime()
 
 
 class SiteCache:
@@ -196,16 +197,16 @@ class SiteCache:
                     entries.append((kind.name, codec.key_out(key), codec.value_out(value), size))
             except ValueError:
                 continue  # a value the codec cannot write: the next build derives it again
-        return marshal.dumps((RUNTIME, entries))  # type: ignore[arg-type]  # codecs return builtins
+        return marshal.dumps((runtime(), entries))  # type: ignore[arg-type]  # codecs return builtins
 
     def restore(self, data: Snapshot) -> int:
         """Put back the entries of a `snapshot` (as the most recently used); how many. A snapshot
         of other renderer code, or one that does not decode, restores nothing."""
         try:
-            runtime, entries = marshal.loads(data)
+            written_by, entries = marshal.loads(data)
         except (EOFError, ValueError, TypeError):
             return 0
-        if runtime != RUNTIME:
+        if written_by != runtime():
             return 0
         restored = 0
         for name, key, value, size in entries:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import posixpath
@@ -12,12 +13,15 @@ from typing import Any
 from openbook.errors import RenderError
 from openbook.render import frontmatter, progress
 from openbook.render.frontmatter import FrontMatter
+from openbook.render.includes import IDENTITY, Expanded, LineMap
 from openbook.render.markdown import HtmlMode, ParsedDoc, TocEntry, render_markdown
+from openbook.render.problems import Problem
 from openbook.render.search import Terms, doc_terms
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
 INDEX_STEMS = ("index", "README", "readme")
-NOT_PUBLISHED = ("SUMMARY.md", "openbook.toml")  # openbook.toml: the site file (openbook.siteconf)
+# Configuration files are never published: the site file (openbook.siteconf) and other tools'.
+NOT_PUBLISHED = ("SUMMARY.md", "openbook.toml", "book.toml", "mkdocs.yml", "mkdocs.yaml")
 
 
 @dataclass(slots=True)
@@ -28,8 +32,10 @@ class Page:
     meta: FrontMatter
     doc: ParsedDoc
     title: str
-    blob_sha: str  # sha256 of the source bytes
+    blob_sha: str  # sha256 of the source bytes and of every file they include (`includes.page_digest`)
     terms: Mapping[str, int]  # search terms of the body and headings
+    lines: LineMap  # where each line of the expanded text came from (includes)
+    problems: tuple[Problem, ...]  # what was left unrendered; `path` None: this page
 
     @property
     def is_index(self) -> bool:
@@ -46,9 +52,13 @@ def is_markdown(path: str) -> bool:
     return path.endswith(MARKDOWN_EXTENSIONS)
 
 
+# `.well-known/` is published on purpose; `.gitbook/assets/` holds a GitBook book's images.
+PUBLISHED_DOT_FOLDERS = (".well-known", ".gitbook")
+
+
 def is_hidden(path: str) -> bool:
-    """Dot-files and dot-folders are never published (`.well-known/` excepted)."""
-    return any(seg.startswith(".") and seg != ".well-known" for seg in path.split("/"))
+    """Dot-files and dot-folders are never published (PUBLISHED_DOT_FOLDERS excepted)."""
+    return any(seg.startswith(".") and seg not in PUBLISHED_DOT_FOLDERS for seg in path.split("/"))
 
 
 def humanize(name: str) -> str:
@@ -77,11 +87,15 @@ _OBJECT_BYTES = 72  # a small str, tuple or dict slot, as CPython allocates them
 
 @dataclass(frozen=True, slots=True)
 class ParsedPage:
-    """What a page's bytes alone decide (with the HTML mode): cached by their digest."""
+    """What a page's bytes decide (with the HTML mode, and the files they include): cached by
+    their digest (and folder, when they include files)."""
 
     meta: FrontMatter
     doc: ParsedDoc
     terms: Mapping[str, int]  # search.doc_terms of the body and headings (`Terms` from a snapshot)
+    deps: tuple[tuple[str, str | None], ...] = ()  # files it includes: (path, sha256 hex or None)
+    lines: LineMap = IDENTITY
+    problems: tuple[Problem, ...] = ()  # `path` None: the page itself
 
     def estimated_bytes(self) -> int:
         """Its memory, within a few % of tracemalloc's figure for ASCII pages (what a cache counts)."""
@@ -90,7 +104,8 @@ class ParsedPage:
             1000
             + len(doc.html)
             + len(doc.text)
-            + _OBJECT_BYTES * (2 * len(doc.links) + len(doc.anchors) + 2 * len(doc.toc) + len(self.terms))
+            + _OBJECT_BYTES * (3 * len(doc.links) + len(doc.anchors) + 2 * len(doc.toc) + len(self.terms)
+                               + 2 * len(self.deps) + 2 * len(self.lines.starts) + 2 * len(self.problems))
             + sum(len(href) for _, href in doc.links)
         )
 
@@ -101,18 +116,26 @@ def parsed_out(page: ParsedPage) -> tuple[Any, ...]:
     m, d = page.meta, page.doc
     meta = (m.title, m.order, m.template, m.draft, m.date, m.description, m.aliases, _yaml_out(m.data))
     toc = [(t.level, t.id, t.title) for t in d.toc]
-    doc = (d.html, d.links, d.anchors, toc, d.first_heading, d.starts_with_h1, d.text, d.prefix)
-    return meta, doc, Terms.pack(page.terms)
+    doc = (d.html, d.links, d.link_lines, [_problem_out(p) for p in d.problems], d.anchors, toc, d.first_heading,
+           d.starts_with_h1, d.text, d.prefix)
+    lines = (page.lines.starts, page.lines.origins)
+    return meta, doc, Terms.pack(page.terms), page.deps, lines, [_problem_out(p) for p in page.problems]
 
 
 def parsed_in(state: tuple[Any, ...]) -> ParsedPage:
     """The page `parsed_out` wrote."""
-    (title, order, template, draft, date, description, aliases, data), doc, terms = state
+    (title, order, template, draft, date, description, aliases, data), doc, terms, deps, lines, problems = state
     meta = FrontMatter(title, order, template, draft, date, description, tuple(aliases), _yaml_in(data) if data else {})
-    html, links, anchors, toc, first_heading, starts_with_h1, text, prefix = doc
+    html, links, link_lines, doc_problems, anchors, toc, first_heading, starts_with_h1, text, prefix = doc
     # marshal gives back lists of tuples and sets as they were written: no copies
-    parsed = ParsedDoc(html, links, anchors, [TocEntry(*t) for t in toc], first_heading, starts_with_h1, text, prefix)
-    return ParsedPage(meta, parsed, Terms(terms))
+    parsed = ParsedDoc(html, links, link_lines, [Problem(*p) for p in doc_problems], anchors,
+                       [TocEntry(*t) for t in toc], first_heading, starts_with_h1, text, prefix)
+    line_map = LineMap(tuple(lines[0]), tuple(lines[1])) if lines[0] else IDENTITY
+    return ParsedPage(meta, parsed, Terms(terms), tuple(deps), line_map, tuple(Problem(*p) for p in problems))
+
+
+def _problem_out(problem: Problem) -> tuple[str | None, int, str, str]:
+    return problem.path, problem.line, problem.kind, problem.message
 
 
 # YAML's dates and times: tagged tuples (YAML itself gives lists, never tuples)
@@ -150,9 +173,19 @@ def parse_page(source: str, data: bytes, mode: HtmlMode) -> ParsedPage:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RenderError(source, f"not valid UTF-8 (byte {exc.start})") from None
-    meta, body, _ = frontmatter.split(source, text)
-    doc = render_markdown(body, mode)
-    return ParsedPage(meta, doc, doc_terms(doc.text, (t.title for t in doc.toc)))
+    meta, body, skipped = frontmatter.split(source, text)
+    doc = render_markdown(body, mode, skipped)
+    return ParsedPage(meta, doc, doc_terms(doc.text, (t.title for t in doc.toc)), problems=tuple(doc.problems))
+
+
+def with_expansion(parsed: ParsedPage, expanded: Expanded) -> ParsedPage:
+    """The parse of an expanded text, told what the expansion learnt: the files it read, where
+    its lines came from (problems found in them are placed there), its `{{#title}}`."""
+    meta = parsed.meta
+    if expanded.title and meta.title is None:
+        meta = dataclasses.replace(meta, title=expanded.title)
+    problems = (*expanded.problems, *(expanded.lines.problem(p) for p in parsed.doc.problems))
+    return dataclasses.replace(parsed, meta=meta, deps=expanded.deps, lines=expanded.lines, problems=problems)
 
 
 def make_page(source: str, parsed: ParsedPage, blob_sha: str, site_title: str) -> Page:
@@ -167,6 +200,8 @@ def make_page(source: str, parsed: ParsedPage, blob_sha: str, site_title: str) -
         title=title,
         blob_sha=blob_sha,
         terms=parsed.terms,
+        lines=parsed.lines,
+        problems=parsed.problems,
     )
 
 
@@ -204,3 +239,11 @@ def page_paths(content: Mapping[str, bytes]) -> list[str]:
         for p in content
         if is_markdown(p) and not p.startswith("_theme/") and p not in NOT_PUBLISHED and not is_hidden(p)
     )
+
+
+def in_folder(content: Mapping[str, bytes], folder: str) -> Mapping[str, bytes]:
+    """The files of `content` in `folder` ("" for all of them), by their path in it."""
+    if not folder:
+        return content
+    prefix = f"{folder}/"
+    return {p[len(prefix):]: data for p, data in content.items() if p.startswith(prefix)}

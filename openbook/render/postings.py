@@ -18,7 +18,7 @@ from operator import itemgetter
 from typing import Any
 
 # A token's packed ids or scores (snapshots): 8-byte integers in this machine's byte order
-# (a snapshot records the byte order: see `cache.RUNTIME`).
+# (a snapshot records the byte order: see `cache.runtime`).
 _PACKED = "q"
 
 

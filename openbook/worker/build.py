@@ -26,7 +26,7 @@ from openbook.fs import buildcache, storage
 from openbook.fs.themes import theme_exists
 from openbook.store.objects import ObjectId, decode_commit
 from openbook.store.trees import list_dir
-from openbook.worker import isolate
+from openbook.worker import compose, isolate
 from openbook.worker.child import BuildJob
 
 BLOB_BATCH = 500
@@ -71,13 +71,6 @@ async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, ro
     return content
 
 
-def site_config(site: Site, content: dict[str, bytes], themes_path: tuple[Path, ...]) -> siteconf.SiteConfig:
-    """The site as the commit configures it: its `openbook.toml` (if any) applied to the row.
-
-    Raises RenderError naming the file, the line and the key for an invalid file.
-    """
-    found = siteconf.read_site_file(content, site.root, lambda name: theme_exists(name, themes_path))
-    return siteconf.combine(site, found)
 
 
 def _guarded(step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -112,7 +105,8 @@ async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...],
         folder = storage.site_dir(storage_root, site.workspace_id, site.id)
         target = folder / commit_id
         previous = folder / previous_commit if previous_commit and previous_commit != commit_id else None
-        config = await asyncio.to_thread(_guarded, site_config, site, content, themes_path)
+        config = await asyncio.to_thread(_guarded, compose.configure, site, content,
+                                         lambda name: theme_exists(name, themes_path))
         job = BuildJob(content, config, themes_path, commit_id, target, previous, str(site.id), uuid.uuid4().hex)
         stats, phases = await process.build(job)
     for phase, seconds in phases.items():

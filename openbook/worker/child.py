@@ -48,10 +48,10 @@ from openbook.config import BuildLimits
 from openbook.errors import BuildLimitExceeded, InternalError, OpenBookError, ReuseFailed
 from openbook.fs import buildcache, storage
 from openbook.fs.themes import load_theme
-from openbook.render import SiteSettings, build_site, parallel, progress
 from openbook.render import build_key as render_build_key
+from openbook.render import parallel, progress
 from openbook.render.cache import SITE_CACHES
-from openbook.worker.redirects import add_redirects
+from openbook.worker import compose
 
 CPU_GRACE_S = 5  # between SIGXCPU (the error names the template) and the kernel's SIGKILL
 EXIT_MEMORY = 3  # MemoryError, and not even the report of it could be sent
@@ -74,12 +74,6 @@ class BuildJob:
     token: str  # the temp folder's suffix (`storage.temp_folder`)
 
 
-def site_settings(site: siteconf.SiteConfig) -> SiteSettings:
-    """Renderer settings: `params` are the theme's settings, over the theme's own defaults."""
-    return SiteSettings(title=site.title, base_url=site.base_url, html=site.html, strict=site.strict,
-                        extra=site.params)
-
-
 def render_and_write(job: BuildJob, limits: BuildLimits) -> tuple[dict[str, Any], dict[str, float]]:
     """Render the job's site and publish its folder; (stats, seconds spent per phase).
 
@@ -88,7 +82,7 @@ def render_and_write(job: BuildJob, limits: BuildLimits) -> tuple[dict[str, Any]
     """
     started = time.perf_counter()
     chain = load_theme(job.site.theme, job.themes_path)
-    settings = site_settings(job.site)
+    settings = compose.site_settings(job.site)
     build_key = render_build_key(job.commit_id, job.site.root, chain, settings)
     manifest = storage.read_manifest(job.target) or {}
     kept = manifest.get("stats")
@@ -100,9 +94,8 @@ def render_and_write(job: BuildJob, limits: BuildLimits) -> tuple[dict[str, Any]
     # hard-linked from it; if that build vanished meanwhile, render everything.
     keys = storage.previous_keys(job.previous)
     for attempt_keys in (keys, {}) if keys else ({},):
-        rendered = build_site(job.content, chain, settings, previous=attempt_keys, site_key=job.site_key,
-                              max_file_bytes=limits.max_file_bytes)
-        result = add_redirects(rendered, job.content, job.site)
+        result = compose.render_site(job.content, job.site, chain, previous=attempt_keys, site_key=job.site_key,
+                                     max_file_bytes=limits.max_file_bytes)
         render_s = time.perf_counter() - started
         stats: dict[str, Any] = {**result.stats, "files": len(result.files),
                                  "bytes": sum(len(f.data) for f in result.files if f.data is not None)}
