@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from openbook.errors import RenderError
 from openbook.render import parallel
-from openbook.render.cache import Kind, SiteCache
+from openbook.render.cache import Codec, Kind, SiteCache
 from openbook.render.includes import MARKER, Digests, Expanded, expand, page_digest
 from openbook.render.links import TARGETS, LinkResolver, universe
 from openbook.render.markdown import HtmlMode
@@ -34,6 +34,8 @@ from openbook.render.pages import (
     make_page,
     page_paths,
     parse_page,
+    parsed_in,
+    parsed_out,
     with_expansion,
 )
 from openbook.render.problems import Problem, summarize, summarize_links
@@ -42,7 +44,7 @@ from openbook.render.theme import CONTENT_THEME_DIR, ThemeChain
 
 # (sha256 of a page's bytes, HTML mode[, its folder when it has directives]) → its parse: what
 # the page's bytes decide, with the files they include (checked against `ParsedPage.deps` on use)
-PARSED: Kind[ParsedPage] = Kind("parsed page")
+PARSED: Kind[ParsedPage] = Kind("parsed page", Codec(value_out=parsed_out, value_in=parsed_in))
 _LISTED_BROKEN = 20
 
 

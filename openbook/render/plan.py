@@ -21,7 +21,7 @@ from markupsafe import Markup
 from openbook.errors import RenderError
 from openbook.render import sitefiles
 from openbook.render.assets import Assets, build_assets
-from openbook.render.cache import SiteCache, Table
+from openbook.render.cache import Codec, SiteCache, Table
 from openbook.render.context import GENERATED_DIR, TOC_JS, PageRenderer, PageView, RenderJob, RenderState, page_context
 from openbook.render.frames import FRAMES, Frame, Frames
 from openbook.render.gather import Gathered
@@ -38,7 +38,7 @@ USER_OVERRIDABLE = frozenset({"robots.txt", "sitemap.xml", "404.html"})
 
 LastCommits = Mapping[str, Mapping[str, str]]
 # Every input of a page key (when all are hashable: strings, None, ints) → the key
-PAGE_KEYS: Table[tuple[object, ...], str] = Table("page keys", entry_bytes=500)
+PAGE_KEYS: Table[tuple[object, ...], str] = Table("page keys", entry_bytes=500, codec=Codec())
 _json_str = json.encoder.encode_basestring_ascii  # json.dumps of a str (ensure_ascii, the default)
 
 

@@ -13,7 +13,16 @@ from openbook.config import DatabaseSettings
 from openbook.db.database import Database
 from openbook.db.migrate import apply_migrations
 from openbook.dev.stack import PostgresServer
-from tests.perf import bench_books, bench_gc, bench_merge, bench_pipeline, bench_render, bench_store, bench_studio
+from tests.perf import (
+    bench_books,
+    bench_gc,
+    bench_isolation,
+    bench_merge,
+    bench_pipeline,
+    bench_render,
+    bench_store,
+    bench_studio,
+)
 
 
 def print_table(title: str, rows: list[bench_store.Row]) -> None:
@@ -46,6 +55,8 @@ def main() -> int:
         print_table("Publishing pipeline (real API and worker processes)", bench_pipeline.run(pg, base))
         print_table("Books written for mdBook (real API and worker processes; peer: listings inlined)",
                     bench_books.run(pg, base))
+        print_table("Isolated builds and fair workers (peer column: the release before them, issue 8)",
+                    bench_isolation.incremental_rows() + bench_isolation.fairness_rows(pg, base))
         print_table("Web studio (round trips to the real app over loopback)", bench_studio.run(pg, base))
         # Last: MkDocs alone needs ~12 minutes on 5,000 pages (BENCH_NO_PEERS=1 skips MkDocs and Hugo).
         print(f"\nRendering: a generated {bench_render.PAGES:,}-page book (~2 KB pages), OpenBook vs MkDocs vs Hugo")
