@@ -27,7 +27,7 @@ from dulwich.protocol import Protocol
 from openbook.api import openapi
 from openbook.api.auth import Permission, Principal, decode_token
 from openbook.api.deployments import sender, unlink_previews
-from openbook.api.gitserver import Bridge, PushLimits, ReceivePack, UploadPack, backend
+from openbook.api.gitserver import Bridge, PushLimits, ReceivePack, SidebandProtocol, UploadPack, backend
 from openbook.api.keys import DATABASE, SETTINGS
 from openbook.db.gitremote import GitRemote
 from openbook.db.workspaces import workspace_by_slug, workspace_exists
@@ -139,8 +139,8 @@ async def upload_pack(request: web.Request) -> web.StreamResponse:
     bridge = Bridge(asyncio.get_running_loop())
     response = web.StreamResponse(headers={**NO_CACHE, "Content-Type": "application/x-git-upload-pack-result"})
     streamer = _Streamer(request, response, bridge)
-    handler = UploadPack(backend(remote, refs, bridge), ["/"], Protocol(io.BytesIO(body).read, streamer.write),
-                         stateless_rpc=True)
+    handler = UploadPack(backend(remote, refs, bridge), ["/"],
+                         SidebandProtocol(io.BytesIO(body).read, streamer.write), stateless_rpc=True)
     try:
         await asyncio.to_thread(handler.handle)
     except (GitProtocolError, HangupException) as exc:

@@ -259,3 +259,24 @@ async def test_two_pushes_to_one_branch_exactly_one_wins(remote: Remote, tmp_pat
     _, remote_head = await git.run(winners[0], "ls-remote", "origin", "refs/heads/main")
     assert remote_head.split()[0] == winner_head.strip()
     assert f"by {winners[0].name}" in (await remote.file("main", "big.md")).decode()
+
+
+async def test_a_new_workspace_clones_empty_and_takes_an_existing_history(remote: Remote, tmp_path: Path) -> None:
+    git = Git(tmp_path / "home")
+    _, out = await git.run(tmp_path, "clone", remote.url(), "empty")
+    assert "empty repository" in out
+    repo = tmp_path / "book"
+    await git.run(tmp_path, "init", "-q", "-b", "main", str(repo))
+    (repo / "index.md").write_text("# Old book\n")
+    await git.run(repo, "add", "-A")
+    await git.run(repo, "commit", "-q", "-m", "years ago")
+    (repo / "more.md").write_text("more\n")
+    await git.run(repo, "add", "-A")
+    await git.run(repo, "commit", "-q", "-m", "later")
+    await git.run(repo, "push", "-q", remote.url(), "main")
+    log = (await remote.call("GET", "/api/branches/main/log", 200))["commits"]
+    assert [c["message"] for c in log] == ["later", "years ago"]
+    assert await remote.file("main", "more.md") == b"more\n"
+    _, ours = await git.run(repo, "rev-parse", "HEAD")
+    _, theirs = await git.run(repo, "ls-remote", remote.url(), "refs/heads/main")
+    assert theirs.split()[0] == ours.strip()
