@@ -28,6 +28,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from openbook.db import gclock
 from openbook.db.content import ContentRepository, Notifier
 from openbook.db.database import Database
 from openbook.db.gitobjects import PgGitIndex, write_rows
@@ -198,5 +199,7 @@ class GitRemote:
 
     async def _store(self, imported: Imported) -> None:
         async with self.content.db.transaction(self.content.scope) as tx:
-            await write_objects(tx, imported.objects)
+            await write_objects(tx, imported.objects)  # takes the gc fence (shared)
+            # What the push names without sending must not have been collected since it was looked up.
+            await gclock.require_stored(tx, imported.outside, "object")
             await write_rows(tx, imported.rows)

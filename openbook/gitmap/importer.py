@@ -59,6 +59,8 @@ class Imported:
     commit: ObjectId
     objects: dict[ObjectId, RawObject]
     rows: list[GitRow]
+    outside: frozenset[ObjectId]
+    """Stored objects the new ones name without holding (to check under the gc fence when writing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ class _Importer:
         self.dirs: dict[GitId, _Dir] = {}
         self.blobs: dict[GitId, tuple[ObjectId, int]] = {}
         self.trees: dict[GitId, list[GitEntry]] = {}  # pushed trees, parsed, in discovery order
+        self.outside: set[ObjectId] = set()
 
     def _pushed(self, gid: GitId, kind: GitKind, what: str) -> GitObject | None:
         obj = self.pushed.get(gid)
@@ -125,7 +128,8 @@ class _Importer:
             self.rows.append(GitRow(gid, "commit", commit.id, True, generation=commit.generation,
                                     payload=obj.payload))
         await self._check_unique_commits({by_git[g].id: g for g in new})
-        return Imported(by_git[head].id, self.pending.objects, self.rows)
+        outside = frozenset(self.outside - self.pending.objects.keys())
+        return Imported(by_git[head].id, self.pending.objects, self.rows, outside)
 
     async def _history(self, head: GitId) -> tuple[dict[GitId, ObjectId], dict[GitId, PushedCommit]]:
         """The known commits the new history stands on, and the new commits (pushed, parsed)."""
@@ -225,6 +229,7 @@ class _Importer:
                 raise PushRefused(f"{what}: {kind} {gid} is neither in the pack nor on the server")
             if row.kind != kind:
                 raise PushRefused(f"{what}: {gid} is a {row.kind}, not a {kind}")
+            self.outside.add(row.ob_id)
             if kind == "blob":
                 assert row.size is not None
                 self.blobs[gid] = (row.ob_id, row.size)

@@ -280,3 +280,32 @@ async def test_a_new_workspace_clones_empty_and_takes_an_existing_history(remote
     _, ours = await git.run(repo, "rev-parse", "HEAD")
     _, theirs = await git.run(repo, "ls-remote", remote.url(), "refs/heads/main")
     assert theirs.split()[0] == ours.strip()
+
+
+async def test_gc_takes_the_git_rows_of_what_it_collects(remote: Remote, tmp_path: Path, database: Any,
+                                                         admin_sql: Any) -> None:
+    from openbook.db.gc import collect
+    from openbook.db.workspaces import Workspace
+
+    git = Git(tmp_path / "home")
+    await remote.commit({"index.md": "# Home\n"})
+    await git.run(tmp_path, "clone", "-q", remote.url(), "work")
+    work = tmp_path / "work"
+    (work / "scratch.md").write_text("soon garbage\n")
+    await git.run(work, "add", "-A")
+    await git.run(work, "commit", "-q", "-m", "scratch")
+    await git.run(work, "push", "-q", "origin", "HEAD:refs/heads/scratch")
+    _, scratch = await git.run(work, "rev-parse", "HEAD")
+    await git.run(work, "push", "-q", "origin", ":scratch")
+    ws = remote.workspace_id
+    await admin_sql.execute("UPDATE objects SET created_at = created_at - interval '2 days' WHERE workspace_id = $1",
+                            ws)
+    report = await collect(database, Workspace(ws, remote.slug, "git"), 3600.0)
+    assert report.objects > 0
+    rows = {bytes(r["git_id"]).hex() for r in await admin_sql.fetch(
+        "SELECT git_id FROM git_objects WHERE workspace_id = $1", ws)}
+    assert scratch.strip() not in rows and rows
+    # What is left still serves: a fresh clone, and the collected commit pushed again.
+    await git.run(tmp_path, "clone", "-q", remote.url(), "after")
+    await git.run(work, "push", "-q", "origin", "HEAD:refs/heads/scratch")
+    assert await remote.file("scratch", "scratch.md") == b"soon garbage\n"
