@@ -80,6 +80,31 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_login_link(args: argparse.Namespace) -> int:
+    from openbook.studio.signin import login_link_cli
+
+    settings = _settings("migrate")
+    try:
+        workspace_id = uuid.UUID(args.workspace)
+    except ValueError:
+        print(f"openbook: --workspace must be a workspace uuid, got {args.workspace!r}", file=sys.stderr)
+        return EXIT_CONFIG
+    base_url = args.base_url
+    if base_url is None:
+        port = os.environ.get("APP_PORT", "")
+        if not port.isdigit():
+            print("openbook: login-link needs --base-url (or APP_PORT, for http://127.0.0.1:APP_PORT)",
+                  file=sys.stderr)
+            return EXIT_CONFIG
+        base_url = f"http://127.0.0.1:{port}"
+    try:
+        print(asyncio.run(login_link_cli(settings.database, workspace_id, args.sub, args.role, base_url)))
+    except OpenBookError as exc:
+        print(f"openbook: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    return 0
+
+
 def cmd_fsck(args: argparse.Namespace) -> int:
     from openbook.db.fsck import run_fsck_cli
 
@@ -130,6 +155,18 @@ def cmd_preview(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from openbook.check.folder import run_check_cli
+    from openbook.config import load_themes_path
+
+    try:
+        themes_path = load_themes_path()
+    except ConfigError as exc:
+        print(f"openbook: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    return run_check_cli(Path(args.dir), strict=args.strict, themes_path=themes_path)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openbook", description="OpenBook publishing engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", required=True, action="append", help="reader|writer|publisher|admin")
     token.add_argument("--ttl", type=int, default=3600)
     token.set_defaults(func=cmd_token)
+
+    link = sub.add_parser("login-link", help="print a one-time web studio sign-in URL, valid 10 minutes")
+    link.add_argument("--workspace", required=True)
+    link.add_argument("--sub", required=True, help="the name the person acts under (audit rows, commits)")
+    link.add_argument("--role", required=True, help="reader|writer|publisher|admin")
+    link.add_argument("--base-url", default=None, help="where the API is reached (default http://127.0.0.1:APP_PORT)")
+    link.set_defaults(func=cmd_login_link)
 
     fsck = sub.add_parser("fsck", help="re-hash every object of a workspace and check references")
     fsck.add_argument("--workspace", required=True)
@@ -185,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     preview.add_argument("--title", default=None, help="site title (default: the folder's name)")
     preview.set_defaults(func=cmd_preview)
+
+    check = sub.add_parser("check", help="render a folder as a deployment would and print every problem")
+    check.add_argument("dir")
+    check.add_argument("--strict", action="store_true", help="exit 1 on any problem, as a strict site would fail")
+    check.set_defaults(func=cmd_check)
     return parser
 
 

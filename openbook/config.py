@@ -81,6 +81,47 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BuildLimits:
+    """What one build process may use; the operating system enforces each (docs/ops/security.md)."""
+
+    # BUILD_CPU_S: CPU seconds of each build process (and of each of its render processes).
+    cpu_s: int = 120
+    # BUILD_MEMORY_MB: address space of each of those processes (RLIMIT_AS).
+    memory_mb: int = 2048
+    # BUILD_WALL_S: a build still running after this many seconds is killed.
+    wall_s: int = 300
+    # BUILD_MAX_FILE_MB: largest output file; BUILD_MAX_OUTPUT_MB: all files of one deployment.
+    max_file_mb: int = 64
+    max_output_mb: int = 4096
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb * 1024 * 1024
+
+    @property
+    def max_output_bytes(self) -> int:
+        return self.max_output_mb * 1024 * 1024
+
+
+# (environment variable, field, lowest, highest): the limits are checked like every setting.
+_BUILD_LIMITS = (
+    ("BUILD_CPU_S", "cpu_s", 1, 86_400),
+    ("BUILD_MEMORY_MB", "memory_mb", 256, 1_048_576),
+    ("BUILD_WALL_S", "wall_s", 1, 86_400),
+    ("BUILD_MAX_FILE_MB", "max_file_mb", 1, 1_048_576),
+    ("BUILD_MAX_OUTPUT_MB", "max_output_mb", 1, 16_777_216),
+)
+
+
+def default_concurrency() -> int:
+    """CPUs this process may run on (its affinity mask, which containers narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database: DatabaseSettings
     redis: RedisSettings | None = None
@@ -99,6 +140,9 @@ class Settings:
     webhooks: WebhookSettings = WebhookSettings()
     # A finished deployment's output is never pruned before this age (pages loaded from it still fetch assets).
     retention_min_age_s: int = RETENTION_MIN_AGE_S
+    build_limits: BuildLimits = BuildLimits()
+    # WORKER_CONCURRENCY: builds one worker runs at once (default: its CPUs).
+    worker_concurrency: int = field(default_factory=default_concurrency)
 
 
 def _int(env: Mapping[str, str], name: str, problems: list[str], *, lo: int, hi: int) -> int | None:
@@ -240,6 +284,20 @@ def load_themes_path(env: Mapping[str, str] | None = None) -> tuple[Path, ...]:
     return themes
 
 
+def _build_limits(env: Mapping[str, str], problems: list[str]) -> BuildLimits:
+    values: dict[str, int] = {}
+    for name, attr, lo, hi in _BUILD_LIMITS:
+        if env.get(name):
+            value = _int(env, name, problems, lo=lo, hi=hi)
+            if value is not None:
+                values[attr] = value
+    limits = BuildLimits(**values)
+    if limits.max_file_mb > limits.max_output_mb:
+        problems.append(f"BUILD_MAX_FILE_MB ({limits.max_file_mb}) must not exceed BUILD_MAX_OUTPUT_MB"
+                        f" ({limits.max_output_mb})")
+    return limits
+
+
 def load_settings(component: Component, env: Mapping[str, str] | None = None) -> Settings:
     """Parse the environment for one component; raise ConfigError naming every problem."""
     env = os.environ if env is None else env
@@ -260,6 +318,10 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
     metrics_port = None
     if component == "worker" and env.get("WORKER_METRICS_PORT"):
         metrics_port = _int(env, "WORKER_METRICS_PORT", problems, lo=1, hi=65535)
+    limits = _build_limits(env, problems) if component == "worker" else BuildLimits()
+    concurrency = default_concurrency()
+    if component == "worker" and env.get("WORKER_CONCURRENCY"):
+        concurrency = _int(env, "WORKER_CONCURRENCY", problems, lo=1, hi=256) or concurrency
     allow_private = env.get("WEBHOOK_ALLOW_PRIVATE", "") or "0"
     if allow_private not in ("0", "1"):
         problems.append(f"WEBHOOK_ALLOW_PRIVATE must be 0 or 1, got {allow_private!r}")
@@ -279,4 +341,6 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
         worker_metrics_port=metrics_port,
         webhooks=WebhookSettings(allow_private=allow_private == "1"),
         retention_min_age_s=min_age,
+        build_limits=limits,
+        worker_concurrency=concurrency,
     )

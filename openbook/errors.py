@@ -6,7 +6,8 @@
     │   ├── InvalidPath      a content path breaks the path rules
     │   ├── InvalidRef       a malformed branch name or commit id
     │   ├── RenderError      the author's content cannot be rendered (file + cause)
-    │   │   └── TemplateTimeout  a content template ran past its time limit
+    │   │   ├── TemplateTimeout  a content template ran past its time limit
+    │   │   └── BuildLimitExceeded  a build went over an OS-enforced limit (CPU, memory, time, output)
     │   ├── TargetRefused    a webhook target is not a public address (SSRF guard)
     │   └── PushRefused      git push: a pack or one ref cannot be stored (the message is git's to print)
     ├── Unauthorized         401: missing, expired or forged token
@@ -32,6 +33,9 @@ The API maps these to HTTP in exactly one place (`openbook.api.errors`). The
 adapters (`openbook.db`, `openbook.stream`, `openbook.fs`) translate their
 libraries' exceptions into these at their boundary: nothing above them sees
 an asyncpg, redis or unexpected OSError.
+
+Every error pickles with its attributes: an isolated build process
+(`openbook.worker.isolate`) sends the one it met to the worker as it is.
 """
 
 from __future__ import annotations
@@ -48,6 +52,17 @@ class OpenBookError(Exception):
         super().__init__(message)
         self.message = message
         self.details: dict[str, Any] = details or {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take other constructor arguments: rebuild without calling __init__,
+        # then restore every attribute (message, details, path, cause...).
+        return (_rebuild, (type(self), self.args), self.__dict__)
+
+
+def _rebuild(cls: type[OpenBookError], args: tuple[Any, ...]) -> OpenBookError:
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, *args)
+    return exc
 
 
 class ConfigError(OpenBookError):
@@ -192,3 +207,21 @@ class CorruptObject(OpenBookError):
 
 class TemplateTimeout(RenderError):
     """A sandboxed template (from a site's `_theme/`) ran past its time limit; names the template and line."""
+
+
+class BuildLimitExceeded(RenderError):
+    """A build went over a limit the operating system enforces on its process (docs/ops/security.md).
+
+    `path` is what the build was doing (the template, else the page or output
+    file), `limit` one of LIMITS: the label of `openbook_builds_killed_total`.
+    Raised in the build process (`openbook.worker.child`: the CPU-time signal,
+    MemoryError, an output over its size) or by the worker that killed it
+    (`openbook.worker.isolate`: wall-clock time, a process the kernel killed).
+    """
+
+    LIMITS = ("cpu", "memory", "wall", "file_size", "output_size", "killed")
+
+    def __init__(self, path: str, cause: str, limit: str) -> None:
+        super().__init__(path, cause)
+        self.limit = limit
+        self.details["limit"] = limit

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from openbook.config import load_settings
+from openbook.config import BuildLimits, default_concurrency, load_settings
 from openbook.errors import ConfigError
 
 SECRET = "s" * 40
@@ -60,6 +60,30 @@ def test_malformed_values_are_refused(tmp_path: Path, name: str, value: str) -> 
     with pytest.raises(ConfigError) as info:
         load_settings("api", env)
     assert any(name in p for p in info.value.problems)
+
+
+def test_build_limits_and_concurrency_default_and_parse(tmp_path: Path) -> None:
+    defaults = load_settings("worker", good_env(tmp_path))
+    assert defaults.build_limits == BuildLimits(cpu_s=120, memory_mb=2048, wall_s=300, max_file_mb=64,
+                                                max_output_mb=4096)
+    assert defaults.worker_concurrency == default_concurrency() >= 1
+    env = good_env(tmp_path) | {"BUILD_CPU_S": "5", "BUILD_MEMORY_MB": "512", "BUILD_WALL_S": "30",
+                                "BUILD_MAX_FILE_MB": "8", "BUILD_MAX_OUTPUT_MB": "100", "WORKER_CONCURRENCY": "3"}
+    settings = load_settings("worker", env)
+    assert settings.build_limits == BuildLimits(cpu_s=5, memory_mb=512, wall_s=30, max_file_mb=8, max_output_mb=100)
+    assert settings.worker_concurrency == 3
+
+
+def test_bad_build_limits_are_all_reported(tmp_path: Path) -> None:
+    env = good_env(tmp_path) | {"BUILD_CPU_S": "0", "BUILD_MEMORY_MB": "lots", "BUILD_WALL_S": "-1",
+                                "BUILD_MAX_FILE_MB": "0", "WORKER_CONCURRENCY": "0"}
+    with pytest.raises(ConfigError) as info:
+        load_settings("worker", env)
+    text = "\n".join(info.value.problems)
+    for name in ("BUILD_CPU_S", "BUILD_MEMORY_MB", "BUILD_WALL_S", "BUILD_MAX_FILE_MB", "WORKER_CONCURRENCY"):
+        assert name in text
+    with pytest.raises(ConfigError, match=r"BUILD_MAX_FILE_MB .* must not exceed BUILD_MAX_OUTPUT_MB"):
+        load_settings("worker", good_env(tmp_path) | {"BUILD_MAX_FILE_MB": "10", "BUILD_MAX_OUTPUT_MB": "5"})
 
 
 def test_worker_does_not_need_jwt_or_port(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def test_dev_publishes_the_example_book_and_restarts_on_its_own_data(tmp_path: P
     assert len(pages) >= 10 and report["stats"]["pages"] >= 10
     assert (live / "404.html").exists() and (live / "sitemap.xml").exists()
     assert report["trigger"] == "push", "the push itself deployed the site"
+    assert report["studio"].startswith(f"{report['api']}/studio/signin/"), "make demo prints a studio sign-in link"
 
     # Second start: same data folder, nothing to push, a fresh deployment all the same.
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)

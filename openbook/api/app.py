@@ -26,6 +26,7 @@ from openbook.logs import setup_logging
 from openbook.pipeline.relay import Relay
 from openbook.pipeline.webhooks import WebhookDelivery
 from openbook.stream.deployments import DeploymentStream
+from openbook.studio.app import create_studio
 
 log = logging.getLogger("openbook.api")
 
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> web.Application:
     webhooks.setup(app)
     git.setup(app)
     openapi.setup(app)
+    app.add_subapp("/studio", create_studio(app))
     return app
 
 

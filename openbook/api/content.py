@@ -16,6 +16,7 @@ from openbook.api.idempotency import idempotent, on_effect
 from openbook.api.keys import DATABASE
 from openbook.db.content import ContentRepository, Strategy, commit_json
 from openbook.errors import InvalidRequest
+from openbook.store.merge import Resolution
 from openbook.store.paths import is_commit_id, validate_branch_name, validate_path
 from openbook.store.trees import Change
 
@@ -63,16 +64,58 @@ def _content(item: dict[str, Any], index: int) -> bytes:
     if has_text == has_b64:
         raise InvalidRequest(f"changes[{index}] needs exactly one of 'content' or 'content_base64'",
                              {"index": index})
-    if has_text:
+    return _bytes_of(item, f"changes[{index}]", {"index": index})
+
+
+def _bytes_of(item: dict[str, Any], where: str, details: dict[str, Any]) -> bytes:
+    """`content` (text) or `content_base64` of an object known to hold exactly one of them."""
+    if "content" in item:
         if not isinstance(item["content"], str):
-            raise InvalidRequest(f"changes[{index}].content must be a string", {"index": index})
+            raise InvalidRequest(f"{where}.content must be a string", details)
         return item["content"].encode()
     if not isinstance(item["content_base64"], str):
-        raise InvalidRequest(f"changes[{index}].content_base64 must be a string", {"index": index})
+        raise InvalidRequest(f"{where}.content_base64 must be a string", details)
     try:
         return base64.b64decode(item["content_base64"], validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidRequest(f"changes[{index}].content_base64 is not valid base64", {"index": index}) from exc
+        raise InvalidRequest(f"{where}.content_base64 is not valid base64", details) from exc
+
+
+RESOLUTION_FORMS = ("take", "content", "content_base64", "delete")
+
+
+def parse_resolutions(body: dict[str, Any]) -> dict[str, Resolution]:
+    """The merge's optional `resolutions`: path → one of {take}, {content}, {content_base64}, {delete: true}."""
+    raw = body.get("resolutions")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidRequest("field 'resolutions' must be an object mapping paths to resolutions",
+                             {"field": "resolutions"})
+    if len(raw) > MAX_CHANGES:
+        raise InvalidRequest(f"at most {MAX_CHANGES} resolutions per merge", {"field": "resolutions"})
+    out: dict[str, Resolution] = {}
+    for key, item in raw.items():
+        path = validate_path(key)
+        where, details = f"resolutions[{key!r}]", {"field": "resolutions", "path": path}
+        if path in out:
+            raise InvalidRequest(f"path {path!r} is resolved twice", details)
+        forms = [f for f in RESOLUTION_FORMS if isinstance(item, dict) and f in item]
+        if not isinstance(item, dict) or len(forms) != 1 or len(item) != 1:
+            raise InvalidRequest(f"{where} must be exactly one of {{\"take\": \"ours\"|\"theirs\"}}, "
+                                 "{\"content\": ...}, {\"content_base64\": ...} or {\"delete\": true}", details)
+        form = forms[0]
+        if form == "take":
+            if item["take"] not in ("ours", "theirs"):
+                raise InvalidRequest(f"{where}.take must be 'ours' or 'theirs'", details)
+            out[path] = Resolution(item["take"])
+        elif form == "delete":
+            if item["delete"] is not True:
+                raise InvalidRequest(f"{where}.delete must be true", details)
+            out[path] = Resolution("delete")
+        else:
+            out[path] = Resolution("content", _bytes_of(item, where, details))
+    return out
 
 
 async def create_branch(request: web.Request) -> web.Response:
@@ -167,8 +210,10 @@ async def merge(request: web.Request) -> web.Response:
     strategy = optional_str(body, "strategy") or "fail"
     if strategy not in STRATEGIES:
         raise InvalidRequest(f"strategy must be one of {', '.join(STRATEGIES)}", {"field": "strategy"})
+    resolutions = parse_resolutions(body)
     outcome = await repo.merge(source, target, optional_str(body, "message"), strategy, actor,
-                               on_effect(request, 201, lambda c: {"result": "merged", "commit": commit_json(c)}))
+                               on_effect(request, 201, lambda c: {"result": "merged", "commit": commit_json(c)}),
+                               resolutions)
     status = 201 if outcome.result == "merged" else 200
     return web.json_response({"result": outcome.result, "commit": commit_json(outcome.commit)}, status=status)
 

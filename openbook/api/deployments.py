@@ -14,13 +14,14 @@ import uuid
 from aiohttp import web
 
 from openbook.api import openapi
-from openbook.api.auth import require
+from openbook.api.auth import Principal, require
 from openbook.api.bodies import optional_str, query_int, read_json_object, required_str
 from openbook.api.idempotency import idempotent, on_effect
 from openbook.api.keys import DATABASE, SETTINGS, STREAM
 from openbook.api.sites import path_uuid
 from openbook.db import deployments as rows
 from openbook.db.content import ContentRepository, Notifier
+from openbook.db.idempotency import OnEffect, no_effect_hook
 from openbook.db.previews import Preview
 from openbook.db.sites import Sites
 from openbook.errors import Conflict, InvalidRequest, NotFound, PublishFailed, Unavailable
@@ -75,7 +76,18 @@ async def create_deployment(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     site_id = _uuid_field(required_str(body, "site_id"), "site_id")
     ref = optional_str(body, "ref")
-    db = request.app[DATABASE]
+    dep = await deploy(request.app, who, site_id, ref, on_effect(
+        request, 202, lambda d: {"id": str(d.id), "status": d.status, "commit": d.commit_id}))
+    return web.json_response({"id": str(dep.id), "status": dep.status, "commit": dep.commit_id}, status=202)
+
+
+async def deploy(app: web.Application, who: Principal, site_id: uuid.UUID, ref: str | None,
+                 effect: OnEffect[rows.Deployment] = no_effect_hook) -> rows.Deployment:
+    """Queue a manual deployment of `ref` (default: the site's branch) and send it to the workers.
+
+    NotFound for another workspace's or an unknown site, InvalidRequest for an unknown ref.
+    """
+    db = app[DATABASE]
     site = await Sites(db, who.workspace_id).get(site_id)
     ref = ref or site.branch
     try:
@@ -85,11 +97,9 @@ async def create_deployment(request: web.Request) -> web.Response:
         raise InvalidRequest(exc.message, {"field": "ref", "ref": ref}) from exc
     deployments = rows.Deployments(db, who.workspace_id)
     branch = ref if ref != commit.id else None
-    dep, outbox_id = await deployments.create(
-        who.sub, site_id, commit.id, ref, branch=branch,
-        on_effect=on_effect(request, 202, lambda d: {"id": str(d.id), "status": d.status, "commit": d.commit_id}))
-    await sender(request.app, who.workspace_id)([rows.Queued(dep.id, outbox_id)])
-    return web.json_response({"id": str(dep.id), "status": dep.status, "commit": dep.commit_id}, status=202)
+    dep, outbox_id = await deployments.create(who.sub, site_id, commit.id, ref, branch=branch, on_effect=effect)
+    await sender(app, who.workspace_id)([rows.Queued(dep.id, outbox_id)])
+    return dep
 
 
 async def commit_deployments(request: web.Request) -> web.Response:
@@ -141,7 +151,18 @@ async def switch_live(request: web.Request) -> web.Response:
     site_id = path_uuid(request, "id", "site")
     body = await read_json_object(request)
     deployment_id = _uuid_field(required_str(body, "deployment_id"), "deployment_id")
-    root = request.app[SETTINGS].storage_path
+    dep = await make_live(request.app, who, site_id, deployment_id)
+    return web.json_response({"site_id": str(site_id), "live_deployment_id": str(dep.id),
+                              "commit": dep.commit_id})
+
+
+async def make_live(app: web.Application, who: Principal, site_id: uuid.UUID,
+                    deployment_id: uuid.UUID) -> rows.Deployment:
+    """Switch the site's live link to a deployed deployment (rollback or forward), row and disk together.
+
+    NotFound for another workspace's site or deployment, Conflict when it is not deployed or pruned.
+    """
+    root = app[SETTINGS].storage_path
     if root is None:
         raise InvalidRequest("this API process has no STORAGE_PATH")
 
@@ -152,10 +173,7 @@ async def switch_live(request: web.Request) -> web.Response:
             # The row change rolls back with this error: database and disk stay in agreement.
             raise Conflict(f"cannot switch live to {commit_id}: {exc.message}", {"commit": commit_id}) from exc
 
-    dep = await rows.Deployments(request.app[DATABASE], who.workspace_id).set_live(
-        who.sub, site_id, deployment_id, switch)
-    return web.json_response({"site_id": str(site_id), "live_deployment_id": str(dep.id),
-                              "commit": dep.commit_id})
+    return await rows.Deployments(app[DATABASE], who.workspace_id).set_live(who.sub, site_id, deployment_id, switch)
 
 
 def _document() -> None:

@@ -229,6 +229,22 @@ def _one_of_changes() -> Schema:
     ]}
 
 
+def _one_key(name: str, schema: Schema) -> Schema:
+    return {"type": "object", "required": [name], "additionalProperties": False, "properties": {name: schema}}
+
+
+RESOLUTIONS: Schema = {
+    "type": "object", "maxProperties": 100_000, "propertyNames": CONTENT_PATH,
+    "description": "conflicting path → how to settle it: take one side (absent if that side deleted the "
+                   "file), new text or bytes, or no file; a path that does not conflict is a 400, and a "
+                   "conflict left out is still listed in the 409",
+    "additionalProperties": {"oneOf": [
+        _one_key("take", {"enum": ["ours", "theirs"]}),
+        _one_key("content", {"type": "string"}),
+        _one_key("content_base64", BASE64),
+        _one_key("delete", {"const": True}),
+    ]},
+}
 HEALTH = _obj(["status", "checks"], status={"enum": ["ok", "failed"]},
               checks={"type": "object", "additionalProperties": {"type": "string"}},
               failed={"type": "array", "items": {"type": "string"}})
@@ -285,10 +301,12 @@ document("get", "/api/diff", "Changed paths between two refs", role="reader",
 document("post", "/api/merge", "Three-way merge of source into target branch", role="writer",
          body={"type": "object", "required": ["source", "target"], "properties": {
              "source": REF, "target": REF, "message": nullable({"type": "string"}),
-             "strategy": defaulted({"enum": ["fail", "ours", "theirs"]}, "fail")}},
+             "strategy": defaulted({"enum": ["fail", "ours", "theirs"]}, "fail"),
+             "resolutions": nullable(RESOLUTIONS)}},
          responses={201: ("merged", _obj(["result", "commit"], result={"const": "merged"}, commit=COMMIT)),
                     200: ("up_to_date", _obj(["result", "commit"], result={"const": "up_to_date"}, commit=COMMIT)),
-                    404: "not_found", 409: "merge_conflict"})
+                    400: "invalid_request: also a resolution of a path that does not conflict",
+                    404: "not_found", 409: "merge_conflict: details.conflicts lists those left unresolved"})
 document("get", "/api/audit", "Audit entries newest first", role="reader", params=[limit(100)],
          responses={200: ("OK", _obj(["entries"], entries={"type": "array", "items": _obj(
              ["action", "actor", "target", "details", "created_at", "request_id"],

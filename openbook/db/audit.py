@@ -35,3 +35,24 @@ async def list_entries(tx: Tx, limit: int) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+async def search_entries(tx: Tx, *, action: str | None, actor: str | None, before: int | None,
+                         limit: int) -> list[dict[str, Any]]:
+    """Newest first, filtered by exact action and actor; `before` an entry id (paging). Each entry has its `id`."""
+    rows = await tx.fetch(
+        "SELECT id, action, actor, target, details, created_at, request_id FROM audit_log"
+        " WHERE workspace_id = $1 AND ($2::text IS NULL OR action = $2) AND ($3::text IS NULL OR actor = $3)"
+        " AND ($4::bigint IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+        tx.workspace_id, action, actor, before, limit,
+    )
+    return [{**dict(r), "created_at": r["created_at"]} for r in rows]
+
+
+async def actions_and_actors(tx: Tx) -> tuple[list[str], list[str]]:
+    """The distinct actions and actors of the workspace's log (for filter menus)."""
+    actions = await tx.fetch("SELECT DISTINCT action FROM audit_log WHERE workspace_id = $1 ORDER BY action",
+                             tx.workspace_id)
+    actors = await tx.fetch("SELECT DISTINCT actor FROM audit_log WHERE workspace_id = $1 ORDER BY actor LIMIT 200",
+                            tx.workspace_id)
+    return [r["action"] for r in actions], [r["actor"] for r in actors]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -36,7 +36,7 @@ from openbook.db.scopes import Tenant
 from openbook.errors import Conflict, CorruptObject, InvalidRequest, MergeConflict, NotFound, StaleHead
 from openbook.store.commits import is_ancestor, log, make_commit
 from openbook.store.diff import DiffEntry, diff_trees
-from openbook.store.merge import merge_commits
+from openbook.store.merge import Resolution, merge_commits
 from openbook.store.objects import Commit, ObjectId, RawObject, TreeEntry, decode_commit
 from openbook.store.paths import is_commit_id, validate_branch_name, validate_dir_path, validate_path
 from openbook.store.trees import Change, apply_changes, list_dir, lookup
@@ -64,6 +64,14 @@ def commit_json(c: Commit) -> dict[str, Any]:
 
 async def _backoff(attempt: int) -> None:
     await asyncio.sleep(random.uniform(0, min(0.002 * 2 ** min(attempt, 6), 0.1)))
+
+
+def _check_resolutions_used(resolutions: Mapping[str, Resolution], resolved: frozenset[str]) -> None:
+    unused = sorted(set(resolutions) - resolved)
+    if unused:
+        raise InvalidRequest(
+            f"resolutions name path(s) that do not conflict in this merge: {', '.join(unused)}",
+            {"field": "resolutions", "paths": unused})
 
 
 class Notifier(Protocol):
@@ -189,15 +197,24 @@ class ContentRepository:
         raise Conflict(f"branch {branch_name!r} is too busy: gave up after {MAX_ATTEMPTS} attempts")
 
     async def merge(self, source: str, target: str, message: str | None, strategy: Strategy,
-                    actor: str, on_effect: OnEffect[Commit] = no_effect_hook) -> MergeOutcome:
-        """Merge `source` (branch or commit) into branch `target`; MergeConflict lists conflicts."""
+                    actor: str, on_effect: OnEffect[Commit] = no_effect_hook,
+                    resolutions: Mapping[str, Resolution] | None = None) -> MergeOutcome:
+        """Merge `source` (branch or commit) into branch `target`.
+
+        `resolutions` settle conflicting paths. MergeConflict lists the conflicts
+        left unresolved; InvalidRequest names resolutions of paths that do not
+        conflict (nothing changes in either case).
+        """
+        resolutions = resolutions or {}
         for attempt in range(MAX_ATTEMPTS):
             branch = await self.branch(target)
             theirs = await self.resolve_ref(source)
             ours = await self.load_commit(branch.head)
             if await is_ancestor(self.src, theirs.id, ours.id):
+                _check_resolutions_used(resolutions, frozenset())
                 return MergeOutcome("up_to_date", ours)
-            result = await merge_commits(self.src, ours.id, theirs.id, strategy)
+            result = await merge_commits(self.src, ours.id, theirs.id, strategy, resolutions)
+            _check_resolutions_used(resolutions, result.resolved)
             if result.conflicts or result.tree is None:
                 raise MergeConflict(
                     f"merging {source!r} into {target!r} conflicts in {len(result.conflicts)} path(s)",
@@ -210,9 +227,12 @@ class ContentRepository:
             commit, raw = make_commit(result.tree, [ours, theirs], text, actor, datetime.now(UTC))
             objects = dict(result.new_objects)
             objects[commit.id] = raw
-            if await self._publish(target, branch.head, commit, objects, "merge.executed", actor,
-                                   {"commit": commit.id, "source": source, "source_commit": theirs.id,
-                                    "strategy": strategy}, on_effect):
+            details: dict[str, Any] = {"commit": commit.id, "source": source, "source_commit": theirs.id,
+                                       "strategy": strategy}
+            if result.resolved:
+                details["resolved"] = sorted(result.resolved)
+            if await self._publish(target, branch.head, commit, objects, "merge.executed", actor, details,
+                                   on_effect):
                 return MergeOutcome("merged", commit)
             await _backoff(attempt)
         raise Conflict(f"branch {target!r} is too busy: gave up after {MAX_ATTEMPTS} attempts")
@@ -276,6 +296,14 @@ class ContentRepository:
         if raw is None:
             # The tree names it, the store lacks it: damage for fsck to report, not a missing file.
             raise CorruptObject(f"blob {entry.hash} of {path!r} is missing from the store", {"id": entry.hash})
+        return raw.payload
+
+    async def read_blob(self, blob_id: str) -> bytes:
+        """The bytes of a blob of this workspace; NotFound when it has none with that id."""
+        oid = ObjectId(blob_id)
+        raw = (await self.src.get_many([oid])).get(oid) if is_commit_id(blob_id) else None
+        if raw is None or raw.kind != "blob":
+            raise NotFound(f"blob {blob_id!r} does not exist", {"id": blob_id})
         return raw.payload
 
     async def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:

@@ -51,6 +51,14 @@ async def store(tx: Tx, key: str, fingerprint: str, status: int, body: Any, ttl_
         raise KeyTaken(f"idempotency key {key!r} was used by a concurrent request", {"key": key})
 
 
+async def delete_expired(tx: Tx, limit: int) -> int:
+    """Delete up to `limit` expired answers of any workspace (the relay's sweep); how many went."""
+    result = await tx.execute(
+        "DELETE FROM idempotency_keys WHERE (workspace_id, key) IN (SELECT workspace_id, key FROM idempotency_keys"
+        " WHERE expires_at <= now() ORDER BY expires_at LIMIT $1)", limit)
+    return int(result.rsplit(" ", 1)[-1])
+
+
 T = TypeVar("T")
 OnEffect = Callable[[Tx, T], Awaitable[None]]
 """Called inside the transaction of an effect with its result (to store the answer with it)."""

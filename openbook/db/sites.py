@@ -80,7 +80,7 @@ MAX_SETTINGS_BYTES = 64 * 1024
 def validate_settings(raw: Any) -> dict[str, Any]:
     """Site settings the renderer reads; every problem named at once (InvalidRequest).
 
-    `html`: escape (default) | sanitize | trusted; `strict`: fail deployments
+    `html`: escape | sanitize (default) | trusted; `strict`: fail deployments
     with broken links; `base_url`: absolute http(s) URL for sitemaps (default:
     the site's first domain); `params`: free-form values for templates.
     """

@@ -67,6 +67,15 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def _login_link(env: dict[str, str], workspace_id: str) -> str:
+    """A studio sign-in link for the demo workspace, as an operator would make one."""
+    made = subprocess.run([sys.executable, "-m", "openbook.cli", "login-link", "--workspace", workspace_id,
+                           "--sub", "demo", "--role", "admin"], env=env, capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        raise ToolError(f"login-link failed: {made.stderr.strip()}")
+    return made.stdout.strip()
+
+
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -152,13 +161,17 @@ def run_dev(data: Path, examples: Path, port: int = 8080, *, exit_after_publish:
         state = asyncio.run(_publish(api, token, examples, data / "site.json"))
         live = storage / workspace["id"] / state["site_id"] / "live"
         stats = state["deployment"].get("stats", {})
+        studio = _login_link(env, workspace["id"])
         if exit_after_publish:
             print(json.dumps({"live": str(live), "api": api, "site_id": state["site_id"], "stats": stats,
-                              "trigger": state["deployment"]["trigger"]}))
+                              "trigger": state["deployment"]["trigger"], "studio": studio}))
             return 0
         site_port = free_port() if port != 8081 else 8082
         print(f"""
 OpenBook is running.
+  studio {studio}
+         (a one-time sign-in link, valid 10 minutes; for another one:
+          DB_DSN='{pg.dsn}' APP_PORT={port} openbook login-link --workspace {workspace["id"]} --sub demo --role admin)
   site   http://127.0.0.1:{site_port}/   (the live deployment, {stats.get('pages', '?')} pages)
   API    {api}   (see docs/api.md)
   token  {token}

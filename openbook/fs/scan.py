@@ -2,7 +2,8 @@
 
 Dot-files (.git, .env, editor state) stay local: the store keeps history
 forever, so a secret pushed once could never be taken back. `.well-known/` is
-the exception, since sites publish it on purpose.
+an exception, since sites publish it on purpose, and so are GitBook's
+`.gitbook.yaml` and `.gitbook/` (its configuration and its pages' images).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from openbook.errors import InvalidRequest
 from openbook.store.paths import validate_path
 
 IGNORED_NAMES = frozenset({"__pycache__"})
-PUBLISHED_DOT_NAMES = frozenset({".well-known"})
+PUBLISHED_DOT_NAMES = frozenset({".well-known", ".gitbook", ".gitbook.yaml"})
 
 
 def skipped(name: str) -> bool:

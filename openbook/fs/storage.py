@@ -36,7 +36,7 @@ from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from openbook.errors import InternalError, PublishFailed, ReuseFailed
+from openbook.errors import BuildLimitExceeded, InternalError, PublishFailed, ReuseFailed
 
 MANIFEST = ".openbook-manifest.json"
 HOSTS = "_hosts"
@@ -236,25 +236,62 @@ def previous_keys(previous: Path | None) -> dict[str, str]:
     return dict(keys) if isinstance(keys, dict) else {}
 
 
+@dataclass(frozen=True, slots=True)
+class OutputLimits:
+    """Sizes one deployment's files must stay within (BUILD_MAX_FILE_MB, BUILD_MAX_OUTPUT_MB)."""
+
+    file_bytes: int
+    total_bytes: int
+
+
+def temp_folder(target: Path, token: str) -> Path:
+    """Where `publish(target, ..., token=token)` writes before the rename."""
+    return target.parent / f"{TMP_PREFIX}{target.name}-{token}"
+
+
+def remove_temp(target: Path, token: str) -> None:
+    """Delete what a build killed while publishing `target` with `token` left behind."""
+    shutil.rmtree(temp_folder(target, token), ignore_errors=True)
+
+
 def publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_key: str,
-            previous: Path | None = None, stats: dict[str, object] | None = None) -> Published:
+            previous: Path | None = None, stats: dict[str, object] | None = None,
+            limits: OutputLimits | None = None, token: str | None = None) -> Published:
     """Write `files` (path, bytes or None, render key) to `target` atomically.
 
     `target` is reused as is when it already holds the same `build_key`.
     `previous` is an earlier build of the same site: a file given without bytes
     (the renderer skipped it because its render key matched) is hard-linked
     from it, and so is any file whose bytes are identical. `stats` and every
-    file's render key are kept in the manifest. Raises ReuseFailed when a
-    skipped file cannot be linked, PublishFailed on any write or fsync failure
-    (the temp folder is removed; `target` is untouched) and InternalError for
-    an output path that is not a clean relative path (a renderer bug).
+    file's render key are kept in the manifest. The temp folder's name ends
+    with `token` (default: a new one), so whoever killed a build can remove it.
+    Raises ReuseFailed when a skipped file cannot be linked, PublishFailed on
+    any write or fsync failure (the temp folder is removed; `target` is
+    untouched), BuildLimitExceeded for a file or a total over `limits`
+    (checked before writing each file), and InternalError for an output path
+    that is not a clean relative path (a renderer bug).
     """
     with _failures(f"writing {target}"):
-        return _publish(target, files, build_key, previous, stats)
+        return _publish(target, files, build_key, previous, stats, limits, token or uuid.uuid4().hex)
+
+
+def _over(path: str, size: int, total: int, limits: OutputLimits | None) -> BuildLimitExceeded | None:
+    if limits is None:
+        return None
+    mib = 1024 * 1024
+    if size > limits.file_bytes:
+        return BuildLimitExceeded(path, f"{size / mib:.1f} MiB, over the limit of {limits.file_bytes / mib:.1f} MiB"
+                                        " per file (BUILD_MAX_FILE_MB)", "file_size")
+    if total > limits.total_bytes:
+        return BuildLimitExceeded(path, f"the deployment's files reach {total / mib:.1f} MiB with this one, over"
+                                        f" the limit of {limits.total_bytes / mib:.1f} MiB (BUILD_MAX_OUTPUT_MB)",
+                                  "output_size")
+    return None
 
 
 def _publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_key: str,
-             previous: Path | None, stats: dict[str, object] | None) -> Published:
+             previous: Path | None, stats: dict[str, object] | None, limits: OutputLimits | None,
+             token: str) -> Published:
     existing = read_manifest(target)
     if existing is not None and existing.get("build_key") == build_key:
         return Published(target, reused=True, written=0, linked=0, bytes=0)
@@ -268,7 +305,7 @@ def _publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build
         if manifest is not None and isinstance(manifest.get("files"), dict):
             prev_files = manifest["files"]  # type: ignore[assignment]
             prev_root = str(previous.resolve())
-    temp = parent / f"{TMP_PREFIX}{target.name}-{uuid.uuid4().hex}"
+    temp = temp_folder(target, token)
     written = linked = total = 0
     hashes: dict[str, str] = {}
     keys: dict[str, str] = {}
@@ -284,12 +321,17 @@ def _publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build
                 if prev_root is None or known is None or not writer.link(source, path):
                     raise ReuseFailed(f"{path} is not in the previous build to reuse")
                 hashes[path] = known
-                total += os.stat(source, follow_symlinks=False).st_size
+                size = os.stat(source, follow_symlinks=False).st_size
+                total += size
+                if over := _over(path, size, total, limits):
+                    raise over
                 linked += 1
                 continue
+            total += len(data)
+            if over := _over(path, len(data), total, limits):
+                raise over
             digest = hashlib.sha256(data).hexdigest()
             hashes[path] = digest
-            total += len(data)
             same = prev_root is not None and prev_files.get(path) == digest
             if same and prev_root is not None and writer.link(f"{prev_root}/{path}", path):
                 linked += 1

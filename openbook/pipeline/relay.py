@@ -8,7 +8,8 @@ after COMMIT did not:
 - when Redis comes back empty (its run id differs from the one recorded in
   `relay_state`), every unfinished deployment is queued again;
 - as a last net, a deployment unfinished for `STALE_S` is queued again;
-- rows published over `KEEP_PUBLISHED_S` (7 days) ago are deleted (SPEC §11).
+- rows published over `KEEP_PUBLISHED_S` (7 days) ago are deleted (SPEC §11),
+  and so are expired idempotency keys.
 
 A duplicate message is harmless: the worker's lease and terminal states make
 processing idempotent. A missing one would strand a deployment.
@@ -19,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from openbook.db import outbox
+from openbook.db import idempotency, outbox
 from openbook.db.database import Database
 from openbook.db.scopes import OUTBOX_RELAY
 from openbook.errors import Unavailable
+from openbook.pipeline.loops import stop_if_cancelled
 from openbook.stream.deployments import DeploymentStream
 
 log = logging.getLogger("openbook.outbox")
@@ -84,16 +86,20 @@ class Relay:
             async with self._db.transaction(OUTBOX_RELAY) as tx:
                 stale = await outbox.requeue_unfinished(tx, self._stale)
                 deleted = await outbox.delete_published(tx, KEEP_PUBLISHED_S, DELETE_BATCH)
+                expired = await idempotency.delete_expired(tx, DELETE_BATCH)
             if stale:
                 log.warning("re-queued %d deployment(s) unfinished for over %.0fs", stale, self._stale)
             if deleted:
                 log.info("deleted %d outbox row(s) published over 7 days ago", deleted)
+            if expired:
+                log.info("deleted %d expired idempotency key(s)", expired)
         while await relay_once(self._db, self._stream) == BATCH:
             pass
 
     async def run(self) -> None:
         delay = self._interval
         while True:
+            stop_if_cancelled()
             try:
                 await self.tick()
                 delay = self._interval

@@ -31,6 +31,7 @@ from openbook.config import WebhookSettings
 from openbook.db.database import Database
 from openbook.db.webhooks import Claim, Outcome, claim_due, record_attempt
 from openbook.errors import InvalidRequest, Unavailable
+from openbook.pipeline.loops import stop_if_cancelled
 from openbook.pipeline.targets import GuardedResolver, check_literal, parse_url
 
 log = logging.getLogger("openbook.webhooks")
@@ -137,6 +138,7 @@ class WebhookDelivery:
         s = self._settings
         delay = s.poll_s
         while True:
+            stop_if_cancelled()
             self._slot_freed.clear()
             free = s.concurrency - len(self._in_flight)
             claims: list[Claim] = []

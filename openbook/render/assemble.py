@@ -59,10 +59,11 @@ def assemble(
         "rendered": len(written),
         "reused": len(outputs) - len(written),
         "bytes": sum(len(d) for d in written),  # of the rendered files only
-        "broken_links": gathered.broken,
+        "broken_links": gathered.broken,  # each (file, target) once, with its first line and count
+        "problems": gathered.problems,  # what was left unrendered, each once, with file, line and count
         "search_index_bytes": search_bytes,
     }
-    return BuildResult(outputs, stats)
+    return BuildResult(outputs, stats, {p.source: p.url for p in pages})
 
 
 def _search_docs(gathered: Gathered) -> list[SearchDoc]:

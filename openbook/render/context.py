@@ -23,7 +23,8 @@ from urllib.parse import quote
 import jinja2
 from markupsafe import Markup
 
-from openbook.render import sitefiles
+from openbook.errors import BuildLimitExceeded
+from openbook.render import progress, sitefiles
 from openbook.render.cache import SiteCache
 from openbook.render.frames import NO_FRAME, Frame, Link
 from openbook.render.markdown import TocEntry
@@ -47,6 +48,7 @@ class RenderState:
     assets: dict[str, str]  # theme static path → content-hashed output path
     page_urls: dict[str, str]  # page source → URL, for url_for()
     nav: tuple[NavItem, ...]
+    max_file_bytes: int | None = None  # a rendered file over this fails the build (BUILD_MAX_FILE_MB)
 
     def without_static(self) -> RenderState:
         """The same state minus theme static bytes, which workers never read (smaller to send)."""
@@ -165,8 +167,21 @@ class PageRenderer:
         }
 
     def render(self, job: RenderJob) -> bytes:
+        """Raises RenderError naming the template and line, BuildLimitExceeded for a file over
+        `state.max_file_bytes` or a resource limit met while rendering."""
+        origin = self.templates.origin_of(job.template)
+        progress.at(origin, f"rendering {job.describe}")
         ctx = self.context(job.root)
         ctx.update(job.context)
         if job.nav:
             ctx["nav"] = self.state.nav
-        return self.templates.render(job.template, ctx, job.describe).encode()
+        data = self.templates.render(job.template, ctx, job.describe).encode()
+        limit = self.state.max_file_bytes
+        if limit is not None and len(data) > limit:
+            raise BuildLimitExceeded(origin, f"wrote {_mib(len(data))} for {job.describe}, over the limit of "
+                                             f"{_mib(limit)} per file (BUILD_MAX_FILE_MB)", "file_size")
+        return data
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB"

@@ -2,43 +2,53 @@
 
 Everything later stages need to know about the content, checked before
 anything renders: front matter, clashing URLs and (in strict mode) broken
-links fail here.
+links and other problems fail here.
+
+The pages come from the settings' `source` folder of the content (mdBook's
+`src`, MkDocs' `docs_dir`); from here on every path is relative to it, and
+errors and stats name files by their path from the site root again.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import posixpath
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from openbook.errors import RenderError
 from openbook.render import parallel
 from openbook.render.cache import Kind, SiteCache
+from openbook.render.includes import MARKER, Digests, Expanded, expand, page_digest
 from openbook.render.links import TARGETS, LinkResolver, universe
 from openbook.render.markdown import HtmlMode
-from openbook.render.nav import Nav, from_folders, from_summary
+from openbook.render.nav import Nav, from_entries, from_folders, from_summary
 from openbook.render.pages import (
     NOT_PUBLISHED,
     Page,
     ParsedPage,
     assign_urls,
+    in_folder,
     is_hidden,
     is_markdown,
     make_page,
     page_paths,
     parse_page,
+    with_expansion,
 )
+from openbook.render.problems import Problem, summarize, summarize_links
 from openbook.render.settings import SiteSettings
 from openbook.render.theme import CONTENT_THEME_DIR, ThemeChain
 
-# (sha256 of a page's bytes, HTML mode) → its parse: what the page's bytes alone decide
+# (sha256 of a page's bytes, HTML mode[, its folder when it has directives]) → its parse: what
+# the page's bytes decide, with the files they include (checked against `ParsedPage.deps` on use)
 PARSED: Kind[ParsedPage] = Kind("parsed page")
 _LISTED_BROKEN = 20
 
 
 @dataclass(frozen=True, slots=True)
 class Gathered:
-    content: Mapping[str, bytes]
+    content: Mapping[str, bytes]  # the files of the pages' folder (`settings.source`), by path in it
     settings: SiteSettings
     chain: ThemeChain  # the site's theme under the content's own `_theme/` layer
     pages: dict[str, Page]  # source → published page (drafts left out), by source
@@ -46,7 +56,8 @@ class Gathered:
     files: list[str]  # published content files that are not pages, sorted
     nav: Nav
     links: dict[str, list[str | None]]  # source → each link's resolved URL (None: broken), by placeholder
-    broken: list[dict[str, str]]  # {"path", "target"}, sorted
+    broken: list[dict[str, object]]  # stats' broken_links: {"path", "line", "target", "count"}, sorted
+    problems: list[dict[str, object]]  # stats' problems (`problems.summarize`)
     parsed: int  # pages this build parsed; the rest came from the site's cache
 
 
@@ -54,11 +65,13 @@ def gather(
     content: Mapping[str, bytes], theme: ThemeChain, settings: SiteSettings, workers: int, cache: SiteCache
 ) -> Gathered:
     """Raises RenderError for an unknown HTML mode, a page that does not parse, clashing URLs,
-    and — when `settings.strict` — broken internal links (all of them named)."""
+    and — when `settings.strict` — broken internal links and problems (all of them named)."""
     if settings.html not in ("escape", "sanitize", "trusted"):
         raise RenderError("site settings", f"html must be escape, sanitize or trusted, not {settings.html!r}")
     chain = theme.with_content_overrides(content)
-    parses, parsed_now = _parse(content, settings.html, workers, cache)
+    full = _from_root(settings.source)
+    tree = in_folder(content, settings.source)
+    parses, parsed_now = _parse(tree, settings.html, workers, cache, settings.summary, full, Digests(content))
     pages = {
         source: make_page(source, parsed, digest, settings.title)
         for source, (parsed, digest) in parses.items()
@@ -67,56 +80,129 @@ def gather(
     assign_urls(list(pages.values()))
     files = sorted(
         p
-        for p in content
+        for p in tree
         if not is_markdown(p) and p not in NOT_PUBLISHED and not p.startswith(CONTENT_THEME_DIR) and not is_hidden(p)
     )
-    if "SUMMARY.md" in content:
-        nav = from_summary(content["SUMMARY.md"].decode("utf-8", "replace"), pages)
-    else:
-        nav = from_folders(list(pages.values()))
+    nav = _navigation(tree, pages, settings, full)
+    if _without_home(pages, files, chain):
+        home = _first_chapter(nav, pages, settings.home)
+        if home is not None:
+            home.url, home.output = "", "index.html"
+            nav = _navigation(tree, pages, settings, full)
 
     file_set = set(files)
     resolver = LinkResolver(pages, file_set, cache.table(TARGETS, universe(pages, file_set)))
     links: dict[str, list[str | None]] = {}
-    broken = [{"path": p, "target": t} for p, t in nav.broken]
+    broken = list(nav.broken)
+    problems: list[Problem] = []
     for page in pages.values():
         urls = links[page.source] = [resolver.resolve(page.source, target).url for _, target in page.doc.links]
         if None in urls:
-            broken += [
-                {"path": page.source, "target": t}
-                for (_, t), url in zip(page.doc.links, urls, strict=True)
-                if url is None
-            ]
+            for (_, target), url, line in zip(page.doc.links, urls, page.doc.link_lines, strict=True):
+                if url is None:
+                    path, at = page.lines.origin(line)  # the listing an include brought it from
+                    broken.append((path or full(page.source), at, target))
+        if page.problems:
+            problems += (p.at(full(page.source)) for p in page.problems)
     cache.settle(TARGETS, live=sum(len(p.doc.links) for p in pages.values()))
-    broken.sort(key=lambda b: (b["path"], b["target"]))
-    if settings.strict and broken:
-        listed = ", ".join(f"{b['path']} → {b['target']}" for b in broken[:_LISTED_BROKEN])
-        more = f" (and {len(broken) - _LISTED_BROKEN} more)" if len(broken) > _LISTED_BROKEN else ""
-        raise RenderError(broken[0]["path"], f"broken links: {listed}{more}")
+    if settings.strict and (broken or problems):
+        raise _strict_failure(broken, problems)
     drafts = len(parses) - len(pages)
-    return Gathered(content, settings, chain, pages, drafts, files, nav, links, broken, parsed_now)
+    return Gathered(tree, settings, chain, pages, drafts, files, nav, links, summarize_links(broken),
+                    summarize(problems), parsed_now)
+
+
+def _from_root(source: str) -> Callable[[str], str]:
+    """A path in the pages' folder → its path from the site root (what errors and stats name)."""
+    return (lambda path: f"{source}/{path}") if source else (lambda path: path)
+
+
+def _navigation(tree: Mapping[str, bytes], pages: dict[str, Page], settings: SiteSettings,
+                full: Callable[[str], str]) -> Nav:
+    if settings.nav is not None:
+        return from_entries(settings.nav, pages)
+    summary = tree.get(settings.summary)
+    if summary is not None:
+        return from_summary(summary.decode("utf-8", "replace"), pages, full(settings.summary))
+    return from_folders(list(pages.values()))
+
+
+def _without_home(pages: dict[str, Page], files: list[str], chain: ThemeChain) -> bool:
+    """Whether nothing publishes the home page: no index page, no index.html file, no theme output."""
+    return (
+        all(p.url != "" for p in pages.values())
+        and "index.html" not in files
+        and all(out.path != "index.html" for out in chain.outputs())
+    )
+
+
+def _first_chapter(nav: Nav, pages: dict[str, Page], home: str | None) -> Page | None:
+    """The page that becomes the home page of a site without one, as mdBook does: the page the
+    site's configuration names (GitBook's `structure.readme`), else the first in reading order."""
+    if home is not None and home in pages:
+        return pages[home]
+    by_url = {p.url: p for p in pages.values()}
+    for url in nav.order:
+        page = by_url.get(url)
+        if page is not None and page.output != "404.html":
+            return page
+    return None
+
+
+def _strict_failure(broken: list[tuple[str, int, str]], problems: list[Problem]) -> RenderError:
+    listed = [f"{d['path']}:{d['line']} → {d['target']}" for d in summarize_links(broken)]
+    listed += [f"{d['path']}:{d['line']}: {d['message']}" for d in summarize(problems)]
+    more = f" (and {len(listed) - _LISTED_BROKEN} more)" if len(listed) > _LISTED_BROKEN else ""
+    first = broken[0][0] if broken else str(problems[0].path)
+    what = "broken links" if not problems else "problems" if not broken else "broken links and problems"
+    return RenderError(first, f"{what}: {', '.join(listed[:_LISTED_BROKEN])}{more}")
 
 
 def _parse(
-    content: Mapping[str, bytes], mode: HtmlMode, workers: int, cache: SiteCache
+    content: Mapping[str, bytes], mode: HtmlMode, workers: int, cache: SiteCache, exclude: str,
+    full: Callable[[str], str], digests: Digests,
 ) -> tuple[dict[str, tuple[ParsedPage, str]], int]:
-    """source → (parse, sha256 hex of the bytes) for every Markdown page, drafts included, by
-    source; and how many were parsed: only pages the site's cache does not have are."""
+    """source → (parse, `includes.page_digest`) for every Markdown page, drafts included, by
+    source; and how many were parsed: only pages the site's cache does not have are (with
+    the same bytes, and the same bytes of every file they include)."""
     found: dict[str, tuple[ParsedPage, str]] = {}
-    missing: list[tuple[str, bytes, bytes]] = []
+    missing: list[tuple[str, bytes, bytes, tuple[object, ...]]] = []
     for source in page_paths(content):
+        if source == exclude:
+            continue
         data = content[source]
         digest = hashlib.sha256(data).digest()
-        parsed = cache.get(PARSED, (digest, mode))
-        if parsed is None:
-            missing.append((source, data, digest))
+        # Relative includes read other files from another folder: the folder is part of the key.
+        key: tuple[object, ...] = (digest, mode)
+        if MARKER in data:
+            key = (digest, mode, posixpath.dirname(full(source)))
+        parsed = cache.get(PARSED, key)
+        if parsed is not None and all(digests.of(path) == dep for path, dep in parsed.deps):
+            found[source] = (parsed, page_digest(digest, parsed.deps))
         else:
-            found[source] = (parsed, digest.hex())
-    if parallel.use_pool(len(missing), workers):
-        results = parallel.parse_many([(s, d) for s, d, _ in missing], mode, workers)
+            missing.append((source, data, digest, key))
+    # Directives are expanded here: pool processes do not hold the other files.
+    expansions: list[Expanded | None] = []
+    jobs: list[tuple[str, bytes]] = []
+    for source, data, _, key in missing:
+        expanded = _expand(full(source), data, digests) if len(key) == 3 else None
+        expansions.append(expanded)
+        jobs.append((full(source), data if expanded is None else expanded.text.encode()))
+    if parallel.use_pool(len(jobs), workers):
+        results = parallel.parse_many(jobs, mode, workers)
     else:
-        results = [parse_page(s, d, mode) for s, d, _ in missing]
-    for (source, _, digest), parsed in zip(missing, results, strict=True):
-        cache.put(PARSED, (digest, mode), parsed, parsed.estimated_bytes())
-        found[source] = (parsed, digest.hex())
+        results = [parse_page(s, d, mode) for s, d in jobs]
+    for (source, _, digest, key), expanded, parsed in zip(missing, expansions, results, strict=True):
+        if expanded is not None:
+            parsed = with_expansion(parsed, expanded)
+        cache.put(PARSED, key, parsed, parsed.estimated_bytes())
+        found[source] = (parsed, page_digest(digest, parsed.deps))
     return dict(sorted(found.items())), len(missing)
+
+
+def _expand(path: str, data: bytes, digests: Digests) -> Expanded | None:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None  # parse_page names the page and the byte
+    return expand(path, text, digests)

@@ -17,7 +17,8 @@ from openbook.render.settings import SiteSettings
 from openbook.render.theme import ThemeChain
 
 # 4: every output showing a page gets the same page variables; toc.js URLs are quoted.
-RENDERER_VERSION = "4"
+# 5: admonitions as <aside role="note">, fence attributes and titles, hidden Rust lines, nav links out.
+RENDERER_VERSION = "5"
 
 
 def sha(*parts: str | bytes) -> str:
@@ -31,8 +32,9 @@ def sha(*parts: str | bytes) -> str:
 
 
 def settings_json(settings: SiteSettings) -> str:
-    """Every field of `settings`, canonically: a field added to SiteSettings is covered by every key."""
-    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
+    """Every field of `settings` but `nav`, canonically: a field added to SiteSettings is covered by
+    every key. (The nav is covered where it has effects: URLs, frames, the nav's own digest.)"""
+    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings) if f.name != "nav"}
     return json.dumps(fields, sort_keys=True, default=_plain)
 
 

@@ -88,6 +88,10 @@ class LinkResolver:
             return page.source, quote(page.url) + suffix, unquote(fragment) if hash_ else None
         if norm in self.files:
             return None, quote(norm) + suffix, None
+        if norm.endswith(".html"):  # mdBook's name for a chapter's page: `chapter.html` is `chapter.md`
+            page = self.pages.get(norm[: -len(".html")] + ".md")
+            if page is not None:
+                return page.source, quote(page.url) + suffix, unquote(fragment) if hash_ else None
         return None, None, None
 
     def _page_for(self, norm: str, is_dir: bool) -> Page | None:

@@ -19,9 +19,9 @@ from typing import Any, Literal
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import unescapeAll
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
-from mdit_py_plugins.container import container_plugin
 from mdit_py_plugins.deflist import deflist_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
@@ -31,9 +31,10 @@ from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped]
 from pygments.token import STANDARD_TYPES  # type: ignore[import-untyped]
 from pygments.util import ClassNotFound  # type: ignore[import-untyped]
 
-HtmlMode = Literal["escape", "sanitize", "trusted"]
+from openbook.render.admonitions import admonitions_plugin
+from openbook.render.problems import SYNTAX, Problem
 
-ADMONITIONS = ("note", "tip", "info", "important", "warning", "caution", "danger")
+HtmlMode = Literal["escape", "sanitize", "trusted"]
 
 # A per-process marker for link placeholders: content cannot guess it, so raw
 # HTML (sanitize/trusted modes) cannot forge a placeholder.
@@ -45,6 +46,11 @@ PLACEHOLDER_PREFIX = f"ob-{_NONCE}-"
 # `images.add_sizes` appends width and height right after it.
 IMAGE_TAG_RE = re.compile(rf'<img src="ob-{_NONCE}-(\d+)"')
 _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+# Raw HTML: a comment (left alone) or a start tag, and a URL attribute in a tag
+_RAW_TAG_RE = re.compile(r"<!--.*?-->|<[A-Za-z][^>]*>", re.S)
+_URL_ATTR_RE = re.compile(r"""(\s(?:href|src)\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
+# A Liquid/GitBook tag on a line of its own (`{% tabs %}`): another tool's syntax, left as written
+_TAG_LINE_RE = re.compile(r"^[ \t]*\{%-?\s*([A-Za-z_][\w-]*)[^\n]*?%\}", re.M)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,8 @@ class ParsedDoc:
 
     html: str
     links: list[tuple[str, str]]  # (kind "a" | "img", href as written), index = placeholder number
+    link_lines: list[int]  # the line of each link in the page's file (1-based, front matter counted)
+    problems: list[Problem]  # syntax left unrendered, with its line; `path` None (the page's own)
     anchors: set[str]
     toc: list[TocEntry]
     first_heading: str | None
@@ -69,7 +77,10 @@ class ParsedDoc:
 
 @dataclass(slots=True)
 class _Collector:
+    line_offset: int  # lines of the file before the Markdown body (front matter)
     links: list[tuple[str, str]] = field(default_factory=list)
+    link_lines: list[int] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     anchors: set[str] = field(default_factory=set)
     toc: list[TocEntry] = field(default_factory=list)
     first_heading: str | None = None
@@ -128,25 +139,67 @@ def _core_rule(state: StateCore) -> None:
                 col.toc.append(TocEntry(level, slug, title))
         if tok.nesting >= 0 and tok.level == 0:
             seen_block = True
+        if tok.type == "html_block":
+            tok.content = _raw_html_links(col, tok.content, tok.map[0] if tok.map else 0)
         if tok.type == "inline":
             col.text.append(_inline_text(tok))
+            if "{%" in tok.content:
+                _unrendered_tags(col, tok)
+            # 0-based line in the body: the block's first line, plus the line breaks before a link
+            line = tok.map[0] if tok.map else 0
             for child in tok.children or ():
-                if child.type == "link_open":
-                    _placeholder(col, child, "href", "a")
+                if child.type in ("softbreak", "hardbreak"):
+                    line += 1
+                elif child.type == "link_open":
+                    _placeholder(col, child, "href", "a", line)
                 elif child.type == "image":
-                    _placeholder(col, child, "src", "img")
+                    _placeholder(col, child, "src", "img", line)
+                elif child.type == "html_inline":
+                    child.content = _raw_html_links(col, child.content, line)
     footnotes = state.env.get("footnotes", {}).get("list")
     if footnotes:
         for n in range(1, len(footnotes) + 1):
             col.anchors.update((f"fn{n}", f"fnref{n}"))
 
 
-def _placeholder(col: _Collector, token: Token, attr: str, kind: str) -> None:
+def _unrendered_tags(col: _Collector, tok: Token) -> None:
+    first = tok.map[0] if tok.map else 0
+    for m in _TAG_LINE_RE.finditer(tok.content):
+        line = col.line_offset + first + tok.content.count("\n", 0, m.start()) + 1
+        col.problems.append(Problem(None, line, SYNTAX, f"{{% {m.group(1)} %}} is not rendered: left as written"))
+
+
+def _raw_html_links(col: _Collector, content: str, first: int) -> str:
+    """Raw HTML with each internal `href`/`src` replaced by a placeholder, like a Markdown link's
+    (and resolved the same way); comments are left alone."""
+    if "=" not in content:
+        return content
+
+    def tag(m: re.Match[str]) -> str:
+        if m.group(0).startswith("<!--"):
+            return m.group(0)
+        line = first + content.count("\n", 0, m.start())
+        return _URL_ATTR_RE.sub(lambda a: attr(a, line + m.group(0).count("\n", 0, a.start())), m.group(0))
+
+    def attr(a: re.Match[str], line: int) -> str:
+        raw = next(v for v in a.groups()[1:] if v is not None)
+        href = html.unescape(raw)
+        if not href or not is_internal(href):
+            return a.group(0)
+        col.links.append(("a", href))  # never sized as an image: raw HTML keeps its own attributes
+        col.link_lines.append(col.line_offset + line + 1)
+        return f'{a.group(1)}"ob-{_NONCE}-{len(col.links) - 1}"'
+
+    return _RAW_TAG_RE.sub(tag, content)
+
+
+def _placeholder(col: _Collector, token: Token, attr: str, kind: str, line: int) -> None:
     href = token.attrGet(attr)
     if not isinstance(href, str) or not href or not is_internal(href):
         return
     token.attrSet(attr, f"ob-{_NONCE}-{len(col.links)}")
     col.links.append((kind, href))
+    col.link_lines.append(col.line_offset + line + 1)
 
 
 @functools.lru_cache(maxsize=256)
@@ -175,52 +228,73 @@ def _format(tokens: Iterable[tuple[Any, str]]) -> str:
     return "".join(out)
 
 
-def _highlight(code: str, lang: str, _attrs: str) -> str:
-    lang = lang.strip().lower()
+# A fence's info string: its language, then mdBook's `,flags` (`rust,ignore`) and attributes
+# (`python title="x"`, `{.attrs}`); markdown-it unescapes it and splits it at the first space.
+_TITLE_RE = re.compile(r"""(?:^|\s)title=(?:"([^"]*)"|'([^']*)'|(\S+))""")
+# mdBook's hidden lines of Rust listings: `# ` or `#` alone; `##` writes a `#`; `#!`, `#[` are code
+_RUST_HIDDEN_RE = re.compile(r"^(\s*)#(.?)(.*)$")
+_RUST = ("rust", "rs")
+
+
+def _render_fence(self: Any, tokens: Sequence[Token], idx: int, _options: Any, _env: Any) -> str:
+    token = tokens[idx]
+    info = unescapeAll(token.info).strip()
+    first, _, attrs = info.partition(" ")
+    lang = first.split(",", 1)[0].lstrip("{.").rstrip("}").lower()
+    code = _without_hidden_lines(token.content) if lang in _RUST else token.content
+    block = _highlight(code, lang)
+    title = _TITLE_RE.search(attrs)
+    if title is None:
+        return block + "\n"
+    caption = html.escape(next(t for t in title.groups() if t is not None))
+    return f'<figure class="code-listing"><figcaption>{caption}</figcaption>{block}</figure>\n'
+
+
+def _without_hidden_lines(code: str) -> str:
+    """A Rust listing as mdBook shows it: its hidden lines (`# use x;`) dropped, `##` as `#`."""
+    if "#" not in code:
+        return code
+    kept = []
+    for line in code.splitlines(keepends=True):
+        m = _RUST_HIDDEN_RE.match(line.rstrip("\n"))
+        if m is None or m.group(2) in ("!", "["):
+            kept.append(line)
+        elif m.group(2) == "#":
+            kept.append(line[: m.end(1)] + line[m.end(1) + 1 :])
+    return "".join(kept)
+
+
+def _highlight(code: str, lang: str) -> str:
     lexer = _lexer(lang) if lang else None
     cls = f' class="language-{html.escape(lang)}"' if lang else ""
     body = _format(lexer.get_tokens(code)) if lexer is not None else html.escape(code, False)
     return f'<pre class="highlight"><code{cls}>{body}</code></pre>'
 
 
-def _is_admonition(params: str, *_args: Any) -> bool:
-    return params.strip().split(" ", 1)[0] in ADMONITIONS
-
-
-def _render_admonition(self: Any, tokens: Sequence[Token], idx: int, _options: Any, _env: Any) -> str:
-    tok = tokens[idx]
-    if tok.nesting != 1:
-        return "</div>\n"
-    name, _, title = tok.info.strip().partition(" ")
-    title = title.strip() or name.capitalize()
-    return f'<div class="admonition {name}">\n<p class="admonition-title">{html.escape(title)}</p>\n'
-
-
 @functools.cache
 def markdown_parser(mode: HtmlMode) -> MarkdownIt:
     """The shared parser for one HTML mode (built once per process)."""
-    md = MarkdownIt(
-        "commonmark",
-        {"html": mode != "escape", "highlight": _highlight},
-    ).enable(["table", "strikethrough"])
-    md.use(footnote_plugin).use(deflist_plugin).use(tasklists_plugin)
-    # one rule for every admonition kind: each block rule is tried at every line
-    md.use(container_plugin, name="admonition", validate=_is_admonition, render=_render_admonition)
+    md = MarkdownIt("commonmark", {"html": mode != "escape"}).enable(["table", "strikethrough"])
+    md.add_render_rule("fence", _render_fence)
+    md.use(footnote_plugin).use(deflist_plugin).use(tasklists_plugin).use(admonitions_plugin)
     md.core.ruler.push("openbook", _core_rule)
     return md
 
 
 _SANITIZE_TAGS = set(nh3.ALLOWED_TAGS) | {"input", "section", "tfoot"}
 _SANITIZE_ATTRS: dict[str, set[str]] = {tag: set(v) for tag, v in nh3.ALLOWED_ATTRIBUTES.items()}
-_SANITIZE_ATTRS["*"] = {"class", "id", "title", "lang", "dir"}
+_SANITIZE_ATTRS["*"] = {"class", "id", "title", "lang", "dir", "align"}  # align: README-style centred heroes
 _SANITIZE_ATTRS["input"] = {"type", "checked", "disabled"}
+_SANITIZE_ATTRS["aside"] = {"role", "aria-labelledby"}  # admonitions
+_SANITIZE_ATTRS["details"] = {"open"}
 _SANITIZE_ATTRS["a"] = {"href", "hreflang"}
 
 
-def render_markdown(text: str, mode: HtmlMode) -> ParsedDoc:
-    """Render one page body. Pure; never raises on any input text."""
+def render_markdown(text: str, mode: HtmlMode, line_offset: int = 0) -> ParsedDoc:
+    """Render one page body, which starts after `line_offset` lines of its file (front matter).
+    Pure; never raises on any input text."""
     md = markdown_parser(mode)
-    col = _Collector()
+    col = _Collector(line_offset)
     env: dict[str, Any] = {"openbook": col}
     body = md.render(text, env)
     if mode == "sanitize":
@@ -228,6 +302,8 @@ def render_markdown(text: str, mode: HtmlMode) -> ParsedDoc:
     return ParsedDoc(
         html=body,
         links=col.links,
+        link_lines=col.link_lines,
+        problems=col.problems,
         anchors=col.anchors,
         toc=col.toc,
         first_heading=col.first_heading,

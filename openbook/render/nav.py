@@ -1,4 +1,5 @@
-"""Book navigation: from SUMMARY.md (mdBook format) or from folders and front matter."""
+"""Book navigation: from SUMMARY.md (mdBook format), from entries a configuration file lists
+(MkDocs' `nav`), or from folders and front matter."""
 
 from __future__ import annotations
 
@@ -10,24 +11,46 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from openbook.render.pages import Page, file_stem, humanize
+from openbook.render.pages import INDEX_STEMS, Page, file_stem, humanize, is_markdown
 from openbook.render.sitefiles import quote
 
 _ITEM_RE = re.compile(r"^(\s*)[-*+]\s+\[(.*)\]\((.*)\)\s*$")
 _AFFIX_RE = re.compile(r"^\[(.*)\]\((.*)\)\s*$")
 _SEPARATOR_RE = re.compile(r"^(-{3,}|\*{3,}|_{3,})\s*$")
 _ESCAPE_RE = re.compile(r"\\([!-/:-@\[-`{-~])")
+# Entries that leave the site: shown as links, never pages of the reading order.
+_EXTERNAL_RE = re.compile(r"^(https?://|mailto:)", re.I)
 
 
 @dataclass(frozen=True, slots=True)
 class NavItem:
-    """One entry of the navigation tree; `url` is None for parts, separators and draft chapters."""
+    """One entry of the navigation tree; `url` is None for parts, separators, sections and draft
+    chapters, and an absolute URL for links out of the site."""
 
     title: str
     url: str | None = None
     children: tuple[NavItem, ...] = ()
-    kind: str = "chapter"  # "chapter" | "part" | "separator"
+    kind: str = "chapter"  # "chapter" | "part" | "separator" | "link" (out of the site)
     number: str | None = None  # "1.2." for numbered SUMMARY.md chapters
+
+
+@dataclass(frozen=True, slots=True)
+class NavEntry:
+    """One entry of a navigation a configuration file lists (MkDocs' `nav`): a page or link
+    (`target`, relative to the pages' folder, or an absolute URL) or a section (`children`)."""
+
+    title: str | None  # None: the page's own title
+    target: str | None
+    children: tuple[NavEntry, ...] = ()
+    line: int = 0  # where the file lists it
+
+
+@dataclass(frozen=True, slots=True)
+class NavSpec:
+    """A navigation listed in a configuration file (`file`, a path from the site root)."""
+
+    file: str
+    entries: tuple[NavEntry, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +64,13 @@ class Nav:
     items: tuple[NavItem, ...]
     order: list[str] = field(default_factory=list)  # page URLs in reading order
     trails: dict[str, tuple[Crumb, ...]] = field(default_factory=dict)  # URL → ancestors, outermost first
-    broken: list[tuple[str, str]] = field(default_factory=list)  # (SUMMARY.md, target)
+    broken: list[tuple[str, int, str]] = field(default_factory=list)  # (nav file, line, target)
 
     _index: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for item, trail in _walk(self.items, ()):
-            if item.url is not None and item.url not in self._index:
+            if item.url is not None and item.kind != "link" and item.url not in self._index:
                 self._index[item.url] = len(self.order)
                 self.order.append(item.url)
                 self.trails[item.url] = trail
@@ -68,10 +91,12 @@ class Nav:
         like a scheme (`javascript:x,/a.md`), and quoted, no `:` is left to make one.
         """
 
+        def url(item: NavItem) -> str | None:
+            # a link's URL was checked to be http(s) or mailto when the item was made
+            return item.url if item.url is None or item.kind == "link" else quote(item.url)
+
         def enc(items: tuple[NavItem, ...]) -> list[object]:
-            return [
-                [i.title, None if i.url is None else quote(i.url), enc(i.children), i.kind, i.number] for i in items
-            ]
+            return [[i.title, url(i), enc(i.children), i.kind, i.number] for i in items]
 
         return json.dumps(enc(self.items), ensure_ascii=False, separators=(",", ":"))
 
@@ -86,10 +111,11 @@ def _walk(
             yield from _walk(item.children, inner)
 
 
-def from_summary(text: str, pages: Mapping[str, Page]) -> Nav:
-    """Parse mdBook's SUMMARY.md: prefix/suffix chapters, `# Part` titles, nested numbered lists,
-    `---` separators and draft chapters (`[Title]()`). Links are relative to the site root."""
-    broken: list[tuple[str, str]] = []
+def from_summary(text: str, pages: Mapping[str, Page], path: str = "SUMMARY.md") -> Nav:
+    """Parse mdBook's SUMMARY.md (found at `path`, for broken entries): prefix/suffix chapters,
+    `# Part` titles, nested numbered lists, `---` separators, draft chapters (`[Title]()`) and
+    links out of the site. Links are relative to the pages' folder."""
+    broken: list[tuple[str, int, str]] = []
     # (indent of the list item, the children list new deeper items go into)
     stack: list[tuple[int, list[_Builder]]] = [(-1, [])]
     top: list[_Builder] = stack[0][1]
@@ -100,7 +126,7 @@ def from_summary(text: str, pages: Mapping[str, Page]) -> Nav:
         nonlocal stack
         stack = [(-1, top)]
 
-    for raw in text.splitlines():
+    for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.rstrip()
         if not line.strip():
             continue
@@ -128,14 +154,14 @@ def from_summary(text: str, pages: Mapping[str, Page]) -> Nav:
                 counters.append(0)
             counters[depth] += 1
             number = ".".join(str(n) for n in counters[: depth + 1]) + "."
-            builder = _chapter(m.group(2), m.group(3), pages, broken, number)
+            builder = _chapter(m.group(2), m.group(3), pages, (broken, path, lineno), number)
             stack[-1][1].append(builder)
             stack.append((indent, builder.children))
             continue
         m = _AFFIX_RE.match(line)
         if m:
             flush_numbered()
-            top.append(_chapter(m.group(1), m.group(2), pages, broken, None))
+            top.append(_chapter(m.group(1), m.group(2), pages, (broken, path, lineno), None))
     items = [b.freeze() for b in top]
     return Nav(tuple(items), broken=broken)
 
@@ -152,25 +178,58 @@ class _Builder:
         return NavItem(self.title, self.url, tuple(c.freeze() for c in self.children), self.kind, self.number)
 
 
-def _chapter(
-    title: str, target: str, pages: Mapping[str, Page], broken: list[tuple[str, str]], number: str | None
-) -> _Builder:
+# where a nav entry is listed: (the list broken entries go to, the nav file, the line)
+_Where = tuple[list[tuple[str, int, str]], str, int]
+
+
+def _chapter(title: str, target: str, pages: Mapping[str, Page], where: _Where, number: str | None) -> _Builder:
     title = _ESCAPE_RE.sub(r"\1", title.strip())
     target = target.strip()
     if target.startswith("<") and target.endswith(">"):
         target = target[1:-1]
     if not target:
         return _Builder(title, None, "chapter", number)  # a draft chapter
+    if _EXTERNAL_RE.match(target):
+        return _Builder(title or target, target, "link")
+    page = find_page(target, pages)
+    if page is None:
+        broken, path, line = where
+        broken.append((path, line, target))
+        return _Builder(title, None, "chapter", number)
+    return _Builder(title or page.title, page.url, "chapter", number)
+
+
+def find_page(target: str, pages: Mapping[str, Page]) -> Page | None:
+    """The page a nav entry names: its path from the pages' folder (a fragment ignored), or a
+    folder's `index.md`/`README.md` (`guide/` or `guide`)."""
     raw = unquote(target.split("#", 1)[0])
     while raw.startswith("./"):
         raw = raw[2:]
     # normpath keeps a leading "..", so a link out of the book stays broken.
     path = posixpath.normpath(raw.lstrip("/") or ".")
     page = pages.get(path)
-    if page is None:
-        broken.append(("SUMMARY.md", target))
-        return _Builder(title, None, "chapter", number)
-    return _Builder(title or page.title, page.url, "chapter", number)
+    if page is not None or path.startswith("../") or path in ("..", ".") or is_markdown(path):
+        return page
+    for stem in INDEX_STEMS:
+        page = pages.get(f"{path}/{stem}.md")
+        if page is not None:
+            return page
+    return None
+
+
+def from_entries(spec: NavSpec, pages: Mapping[str, Page]) -> Nav:
+    """The navigation a configuration file lists, built as SUMMARY.md's would be (without
+    chapter numbers, which MkDocs does not show): pages, sections of nested entries, links."""
+    broken: list[tuple[str, int, str]] = []
+
+    def build(entry: NavEntry) -> _Builder:
+        if entry.target is None:
+            section = _Builder(entry.title or "", None)
+            section.children = [build(child) for child in entry.children]
+            return section
+        return _chapter(entry.title or "", entry.target, pages, (broken, spec.file, entry.line), None)
+
+    return Nav(tuple(build(entry).freeze() for entry in spec.entries), broken=broken)
 
 
 _dirname = functools.lru_cache(maxsize=1 << 16)(posixpath.dirname)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from openbook.errors import RenderError
-from openbook.render import frontmatter
+from openbook.render import frontmatter, progress
 from openbook.render.frontmatter import FrontMatter
+from openbook.render.includes import IDENTITY, Expanded, LineMap
 from openbook.render.markdown import HtmlMode, ParsedDoc, render_markdown
+from openbook.render.problems import Problem
 from openbook.render.search import doc_terms
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
 INDEX_STEMS = ("index", "README", "readme")
-NOT_PUBLISHED = ("SUMMARY.md", "openbook.toml")  # openbook.toml: the site file (openbook.siteconf)
+# Configuration files are never published: the site file (openbook.siteconf) and other tools'.
+NOT_PUBLISHED = ("SUMMARY.md", "openbook.toml", "book.toml", "mkdocs.yml", "mkdocs.yaml")
 
 
 @dataclass(slots=True)
@@ -26,8 +30,10 @@ class Page:
     meta: FrontMatter
     doc: ParsedDoc
     title: str
-    blob_sha: str  # sha256 of the source bytes
+    blob_sha: str  # sha256 of the source bytes and of every file they include (`includes.page_digest`)
     terms: dict[str, int]  # search terms of the body and headings
+    lines: LineMap  # where each line of the expanded text came from (includes)
+    problems: tuple[Problem, ...]  # what was left unrendered; `path` None: this page
 
     @property
     def is_index(self) -> bool:
@@ -44,9 +50,13 @@ def is_markdown(path: str) -> bool:
     return path.endswith(MARKDOWN_EXTENSIONS)
 
 
+# `.well-known/` is published on purpose; `.gitbook/assets/` holds a GitBook book's images.
+PUBLISHED_DOT_FOLDERS = (".well-known", ".gitbook")
+
+
 def is_hidden(path: str) -> bool:
-    """Dot-files and dot-folders are never published (`.well-known/` excepted)."""
-    return any(seg.startswith(".") and seg != ".well-known" for seg in path.split("/"))
+    """Dot-files and dot-folders are never published (PUBLISHED_DOT_FOLDERS excepted)."""
+    return any(seg.startswith(".") and seg not in PUBLISHED_DOT_FOLDERS for seg in path.split("/"))
 
 
 def humanize(name: str) -> str:
@@ -75,11 +85,15 @@ _OBJECT_BYTES = 72  # a small str, tuple or dict slot, as CPython allocates them
 
 @dataclass(frozen=True, slots=True)
 class ParsedPage:
-    """What a page's bytes alone decide (with the HTML mode): cached by their digest."""
+    """What a page's bytes decide (with the HTML mode, and the files they include): cached by
+    their digest (and folder, when they include files)."""
 
     meta: FrontMatter
     doc: ParsedDoc
     terms: dict[str, int]  # search.doc_terms of the body and headings
+    deps: tuple[tuple[str, str | None], ...] = ()  # files it includes: (path, sha256 hex or None)
+    lines: LineMap = IDENTITY
+    problems: tuple[Problem, ...] = ()  # `path` None: the page itself
 
     def estimated_bytes(self) -> int:
         """Its memory, within a few % of tracemalloc's figure for ASCII pages (what a cache counts)."""
@@ -88,7 +102,8 @@ class ParsedPage:
             1000
             + len(doc.html)
             + len(doc.text)
-            + _OBJECT_BYTES * (2 * len(doc.links) + len(doc.anchors) + 2 * len(doc.toc) + len(self.terms))
+            + _OBJECT_BYTES * (3 * len(doc.links) + len(doc.anchors) + 2 * len(doc.toc) + len(self.terms)
+                               + 2 * len(self.deps) + 2 * len(self.lines.starts) + 2 * len(self.problems))
             + sum(len(href) for _, href in doc.links)
         )
 
@@ -96,13 +111,24 @@ class ParsedPage:
 def parse_page(source: str, data: bytes, mode: HtmlMode) -> ParsedPage:
     """Parse front matter and render Markdown. Raises RenderError (naming `source`) for bad
     encoding or front matter; otherwise depends on `data` and `mode` only."""
+    progress.at(source, "parsing the page")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise RenderError(source, f"not valid UTF-8 (byte {exc.start})") from None
-    meta, body, _ = frontmatter.split(source, text)
-    doc = render_markdown(body, mode)
-    return ParsedPage(meta, doc, doc_terms(doc.text, (t.title for t in doc.toc)))
+    meta, body, skipped = frontmatter.split(source, text)
+    doc = render_markdown(body, mode, skipped)
+    return ParsedPage(meta, doc, doc_terms(doc.text, (t.title for t in doc.toc)), problems=tuple(doc.problems))
+
+
+def with_expansion(parsed: ParsedPage, expanded: Expanded) -> ParsedPage:
+    """The parse of an expanded text, told what the expansion learnt: the files it read, where
+    its lines came from (problems found in them are placed there), its `{{#title}}`."""
+    meta = parsed.meta
+    if expanded.title and meta.title is None:
+        meta = dataclasses.replace(meta, title=expanded.title)
+    problems = (*expanded.problems, *(expanded.lines.problem(p) for p in parsed.doc.problems))
+    return dataclasses.replace(parsed, meta=meta, deps=expanded.deps, lines=expanded.lines, problems=problems)
 
 
 def make_page(source: str, parsed: ParsedPage, blob_sha: str, site_title: str) -> Page:
@@ -117,6 +143,8 @@ def make_page(source: str, parsed: ParsedPage, blob_sha: str, site_title: str) -
         title=title,
         blob_sha=blob_sha,
         terms=parsed.terms,
+        lines=parsed.lines,
+        problems=parsed.problems,
     )
 
 
@@ -154,3 +182,11 @@ def page_paths(content: Mapping[str, bytes]) -> list[str]:
         for p in content
         if is_markdown(p) and not p.startswith("_theme/") and p not in NOT_PUBLISHED and not is_hidden(p)
     )
+
+
+def in_folder(content: Mapping[str, bytes], folder: str) -> Mapping[str, bytes]:
+    """The files of `content` in `folder` ("" for all of them), by their path in it."""
+    if not folder:
+        return content
+    prefix = f"{folder}/"
+    return {p[len(prefix):]: data for p, data in content.items() if p.startswith(prefix)}

@@ -14,6 +14,11 @@ whole process group. Each pool process exits as soon as the building process
 is gone, however it ended: a killed worker must leave no process behind (pool
 processes would hold the fork server's lifeline open, so it would stay too).
 
+An isolated build process (`openbook.worker.child`) is single-threaded and
+was itself started by the fork server: it calls `fork_from_here`, and its
+pools fork from it directly, inheriting its limits, its signal handlers and
+what it has imported and cached, at no start-up cost.
+
 Work goes out in chunks of `CHUNK_PAGES`, at most `IN_FLIGHT_PER_WORKER`
 chunks per process at a time, so memory follows the pages in flight, not the
 size of the site. Results come back in submission order: a parallel build
@@ -22,7 +27,6 @@ equals the serial one, and the first error is the one a serial build raises.
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
 import select
@@ -32,12 +36,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from itertools import islice
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkServerContext
 from typing import Any, TypeVar
 
 from openbook.errors import InternalError, RenderError
+from openbook.render import progress
 from openbook.render.context import PageRenderer, RenderJob, RenderState
 from openbook.render.markdown import PLACEHOLDER_PREFIX, HtmlMode
 from openbook.render.pages import ParsedPage, parse_page
@@ -62,15 +67,6 @@ def default_workers() -> int:
 
 def use_pool(pages: int, workers: int) -> bool:
     return workers > 1 and pages >= PARALLEL_MIN_PAGES
-
-
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    """A RenderError raised in a pool process, sent back as data (it does not pickle)."""
-
-    kind: type[RenderError]  # RenderError or a subclass (TemplateTimeout)
-    path: str
-    cause: str
 
 
 def parse_many(items: Sequence[tuple[str, bytes]], mode: HtmlMode, workers: int) -> list[ParsedPage]:
@@ -102,20 +98,21 @@ def _own_placeholders(page: ParsedPage, prefix: str) -> ParsedPage:
 def _map(  # a generator only its own module drives to the end (or to an exception)
     initializer: Callable[..., None],
     initargs: tuple[Any, ...],
-    fn: Callable[..., _R | _Failure],
+    fn: Callable[..., _R | RenderError],
     items: Iterable[_T],
     count: int,
     workers: int,
     *args: Any,
 ) -> Iterator[_R]:
     processes = max(1, min(workers, -(-count // CHUNK_PAGES)))
-    pool = ProcessPoolExecutor(processes, _context(), initializer=initializer, initargs=initargs)
-    pending: deque[Future[_R | _Failure]] = deque()
+    context = multiprocessing.get_context("fork") if _may_fork() else process_context()
+    pool = ProcessPoolExecutor(processes, context, initializer=initializer, initargs=initargs)
+    pending: deque[Future[_R | RenderError]] = deque()
 
     def take() -> _R:
         result = pending.popleft().result()
-        if isinstance(result, _Failure):
-            raise result.kind(result.path, result.cause)
+        if isinstance(result, RenderError):  # sent back as a value: the first in order is raised
+            raise result
         return result
 
     try:
@@ -130,14 +127,33 @@ def _map(  # a generator only its own module drives to the end (or to an excepti
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-@functools.cache
-def _context() -> BaseContext:
+def process_context(*preload: str) -> ForkServerContext:
+    """The fork server's context, which every OpenBook process starts its children from.
+
+    The fork server imports `preload` (besides the main module and the renderer) when it
+    starts, so that children find them imported; once it runs, `preload` changes nothing.
+    """
     ctx = multiprocessing.get_context("forkserver")
-    # Pool processes import the main module (multiprocessing's rule for non-fork starts);
-    # preloading it in the fork server does that once instead of once per process. No
-    # effect if the fork server already runs.
-    ctx.set_forkserver_preload(["__main__", "openbook.render.fork_server"])
+    # Children import the main module (multiprocessing's rule for non-fork starts);
+    # preloading it in the fork server does that once instead of once per process.
+    ctx.set_forkserver_preload(["__main__", "openbook.render.fork_server", *preload])
     return ctx
+
+
+_fork_here = False
+
+
+def fork_from_here() -> None:
+    """Pools of this process fork from it: call only in a process that will have no other thread
+    when it starts a pool (the isolated build process); otherwise they come from the fork server."""
+    global _fork_here
+    _fork_here = True
+
+
+def _may_fork() -> bool:
+    # Checked at each pool: a thread started meanwhile (a finished pool's threads are joined)
+    # would make a fork unsafe, and the fork server is then the safe way.
+    return _fork_here and threading.active_count() == 1
 
 
 # --- in pool processes ---------------------------------------------------------------------
@@ -176,13 +192,14 @@ def _init_parse(builder: int) -> None:
     _detach(builder)
 
 
-def _parse_chunk(chunk: list[tuple[str, bytes]], mode: HtmlMode) -> tuple[str, list[ParsedPage]] | _Failure:
+def _parse_chunk(chunk: list[tuple[str, bytes]], mode: HtmlMode) -> tuple[str, list[ParsedPage]] | RenderError:
     out = []
     for source, data in chunk:
         try:
             out.append(parse_page(source, data, mode))
         except RenderError as exc:
-            return _Failure(type(exc), exc.path, exc.cause)
+            return exc
+    progress.idle()
     return PLACEHOLDER_PREFIX, out
 
 
@@ -192,7 +209,7 @@ def _init_render(builder: int, state: RenderState) -> None:
     _renderer = PageRenderer(state)
 
 
-def _render_chunk(jobs: list[RenderJob]) -> list[bytes] | _Failure:
+def _render_chunk(jobs: list[RenderJob]) -> list[bytes] | RenderError:
     if _renderer is None:
         raise InternalError("a pool process got render jobs before its initializer ran")
     out = []
@@ -200,5 +217,6 @@ def _render_chunk(jobs: list[RenderJob]) -> list[bytes] | _Failure:
         try:
             out.append(_renderer.render(job))
         except RenderError as exc:
-            return _Failure(type(exc), exc.path, exc.cause)
+            return exc
+    progress.idle()
     return out

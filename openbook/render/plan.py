@@ -76,16 +76,23 @@ def clash(path: str, owner: str) -> RenderError:
     return RenderError(owner, f"publishes {path}, which another file already publishes")
 
 
-def plan(gathered: Gathered, previous: Mapping[str, str], last_commits: LastCommits, cache: SiteCache) -> Plan:
-    """Raises RenderError for clashing outputs, a template the theme lacks, a bad alias."""
-    return _Planner(gathered, previous, last_commits, cache).run()
+def plan(gathered: Gathered, previous: Mapping[str, str], last_commits: LastCommits, cache: SiteCache,
+         max_file_bytes: int | None = None) -> Plan:
+    """Raises RenderError for clashing outputs, a template the theme lacks, a bad alias.
+    `max_file_bytes` bounds each rendered file (checked as it renders)."""
+    return _Planner(gathered, previous, last_commits, cache, max_file_bytes).run()
 
 
 class _Planner:
     """What planning one build needs; `run` claims every output in order."""
 
     def __init__(
-        self, gathered: Gathered, previous: Mapping[str, str], last_commits: LastCommits, cache: SiteCache
+        self,
+        gathered: Gathered,
+        previous: Mapping[str, str],
+        last_commits: LastCommits,
+        cache: SiteCache,
+        max_file_bytes: int | None,
     ) -> None:
         self.gathered = gathered
         self.settings = settings = gathered.settings
@@ -108,6 +115,7 @@ class _Planner:
             assets=assets.names,
             page_urls={p.source: p.url for p in pages.values()},
             nav=gathered.nav.items,
+            max_file_bytes=max_file_bytes,
         )
         self.plan = Plan(PageRenderer(state, cache), assets, previous)
         self.templates: Templates = self.plan.renderer.templates

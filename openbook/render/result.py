@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -24,3 +24,4 @@ class OutputFile:
 class BuildResult:
     files: list[OutputFile]  # every file of the site, sorted by path
     stats: dict[str, Any]
+    page_urls: dict[str, str] = field(default_factory=dict)  # page path (in the pages' folder) → URL, drafts left out

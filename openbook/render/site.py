@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from openbook.render import parallel
+from openbook.render import parallel, progress
 from openbook.render.assemble import assemble
 from openbook.render.cache import SITE_CACHES
 from openbook.render.gather import gather
@@ -42,6 +42,7 @@ def build_site(
     workers: int | None = None,
     search_shard_limit: int = SHARD_LIMIT,
     site_key: str = "",
+    max_file_bytes: int | None = None,
 ) -> BuildResult:
     """Render a whole site. Pure: the result depends on the arguments only, nothing is written.
 
@@ -53,6 +54,7 @@ def build_site(
     `site_key` says which site this is: builds with the same key share what earlier
     ones learnt (parsed pages, templates, search index...), kept per site and bounded
     by bytes (`cache.SITE_CACHES`). It only saves time, never changes the output.
+    `max_file_bytes` bounds each rendered file (BuildLimitExceeded names the template).
 
     Raises RenderError(path, cause) for invalid front matter or encoding, a
     missing or failing template (file and line), clashing output paths, and
@@ -61,9 +63,12 @@ def build_site(
     workers = parallel.default_workers() if workers is None else max(1, workers)
     previous = previous or {}
     with SITE_CACHES.site(site_key) as cache:
+        progress.at("the build", "reading the pages")
         gathered = gather(content, theme, settings, workers, cache)
-        planned = plan(gathered, previous, last_commits or {}, cache)
+        progress.at("the build", "planning the outputs")
+        planned = plan(gathered, previous, last_commits or {}, cache, max_file_bytes)
         rendered = render(planned, workers)
+        progress.at("the build", "building the search index and sitemap")
         return assemble(gathered, planned, rendered, previous, search_shard_limit, cache)
 
 

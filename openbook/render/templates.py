@@ -21,7 +21,7 @@ from jinja2 import meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
-from openbook.errors import RenderError, TemplateTimeout
+from openbook.errors import BuildLimitExceeded, RenderError, TemplateTimeout
 from openbook.render.cache import Kind, SiteCache
 from openbook.render.theme import ThemeChain
 
@@ -230,14 +230,23 @@ class Templates:
         env = self.env
         if isinstance(env, _LimitedSandbox):
             env.deadline = time.monotonic() + RENDER_TIME_LIMIT_S
-            env.rendering = self._origin_of(name)
+            env.rendering = self.origin_of(name)
         try:
             return env.get_template(name).render(context)
         except jinja2.TemplateSyntaxError as exc:
             origin = exc.filename or exc.name or name
             raise RenderError(origin, f"line {exc.lineno}: {exc.message}") from None
         except RecursionError:
-            raise RenderError(self._origin_of(name), "templates extend or include each other in a loop") from None
+            raise RenderError(self.origin_of(name), "templates extend or include each other in a loop") from None
+        except (BuildLimitExceeded, MemoryError) as exc:
+            # Met inside this template (the CPU-time signal, an allocation over the address-space
+            # limit): the template and its line are what the author must change.
+            origin, line = self._locate(exc, name)
+            where = f"line {line}: " if line else ""
+            if isinstance(exc, MemoryError):
+                cause = f"{where}memory limit reached (BUILD_MEMORY_MB) while rendering {while_rendering}"
+                raise BuildLimitExceeded(origin, cause, "memory") from None
+            raise BuildLimitExceeded(origin, f"{where}{exc.cause}", exc.limit) from None
         except Exception as exc:  # any template failure is a content error of the build
             origin, line = self._locate(exc, name)
             where = f"line {line}: " if line else ""
@@ -246,7 +255,8 @@ class Templates:
             error = TemplateTimeout if isinstance(exc, TemplateTimeout) else RenderError
             raise error(origin, f"{where}{kind}: {detail} (while rendering {while_rendering})") from None
 
-    def _origin_of(self, name: str) -> str:
+    def origin_of(self, name: str) -> str:
+        """The file template `name` comes from (`_theme/templates/page.html`), as errors name it."""
         found = self.chain.template_source(name)
         return found[1] if found else name
 
@@ -254,7 +264,7 @@ class Templates:
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
             if frame.filename in self.origins:
                 return frame.filename, frame.lineno
-        return self._origin_of(name), None
+        return self.origin_of(name), None
 
 
 @dataclass(frozen=True, slots=True)

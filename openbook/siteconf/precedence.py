@@ -1,4 +1,5 @@
-"""Precedence: the site file of the commit being built wins over the settings given through the API."""
+"""Precedence: the site file of the commit being built wins over another tool's configuration
+file (book.toml, mkdocs.yml, .gitbook.yaml), which wins over the settings given through the API."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
+from openbook.render.nav import NavSpec
+from openbook.render.problems import Problem
+from openbook.siteconf.books import BookFile
 from openbook.siteconf.sitefile import HtmlMode, Redirect, SiteFile
 
 
@@ -38,31 +42,48 @@ class SiteConfig:
     redirects: tuple[Redirect, ...] = ()
     keep_deployments: int | None = None  # None: the file does not say
     site_file: str | None = None  # the site file's path in the content tree, None without one
+    # from another tool's configuration file (`books.BookFile`), when the site has one
+    book_file: str | None = None  # its path from the site root
+    source: str = ""  # the pages' folder, from the site root
+    summary: str = "SUMMARY.md"
+    home: str | None = None
+    nav: NavSpec | None = None
+    problems: tuple[Problem, ...] = ()  # what that file could not say, with its lines
 
 
-def combine(site: SiteRow, file: SiteFile | None) -> SiteConfig:
-    """Apply `file` to `site`: each value the file sets wins over the API's, and `params`
-    merge key by key (top-level keys; the file's value of a key replaces the API's whole).
+def combine(site: SiteRow, file: SiteFile | None, book: BookFile | None = None) -> SiteConfig:
+    """Apply `book`, then `file` to `site`: each value a file sets wins over the API's (the site
+    file's over the book file's), and `params` merge key by key (top-level keys; the file's value
+    of a key replaces the API's whole). Redirects of both files apply, the site file's winning
+    for the same old page.
 
-    Without either, `base_url` is `https://<first domain>/` (None without a domain)
-    and `html` is `escape`.
+    Without any, `base_url` is `https://<first domain>/` (None without a domain)
+    and `html` is `sanitize`.
     """
     api = site.settings
     f = file if file is not None else SiteFile(path="")
-    base_url: str | None = f.base_url or api.get("base_url")
+    b = book if book is not None else BookFile(path="", tool="")
+    base_url: str | None = f.base_url or b.base_url or api.get("base_url")
     if base_url is None and site.domains:
         base_url = f"https://{site.domains[0]}/"
-    html = f.html or api.get("html") or "escape"
+    html = f.html or api.get("html") or "sanitize"
+    redirects = {r.source: r for r in (*b.redirects, *f.redirects)}
     strict = f.strict if f.strict is not None else api.get("strict", False)
     return SiteConfig(
         root=site.root,
-        title=f.title or site.name,
+        title=f.title or b.title or site.name,
         theme=f.theme or site.theme,
         base_url=base_url,
         html=cast(HtmlMode, html),
         strict=bool(strict),
         params={**api.get("params", {}), **(f.params or {})},
-        redirects=f.redirects,
+        redirects=tuple(redirects.values()),
         keep_deployments=f.keep_deployments,
         site_file=f.path or None,
+        book_file=b.path or None,
+        source=b.source,
+        summary=b.summary,
+        home=b.home,
+        nav=b.nav,
+        problems=b.problems,
     )

@@ -41,6 +41,7 @@ class Redirect:
     source: str  # the old page's content path (a Markdown path)
     target: str  # the new page's content path, or an absolute http(s) URL
     line: int  # where the file names it, for later errors
+    file: str = SITE_FILE  # the file that names it, from the site root (book.toml lists some too)
 
     @property
     def external(self) -> bool:
@@ -93,7 +94,7 @@ def parse_site_file(data: bytes, path: str, theme_exists: ThemeExists) -> SiteFi
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RenderError(path, _syntax_problem(text, str(exc))) from None
+        raise RenderError(path, toml_syntax_problem(text, str(exc))[1]) from None
     check = _Checker(KeyLines(text))
     values: dict[str, Any] = {}
     for key, value in doc.items():
@@ -106,7 +107,8 @@ def parse_site_file(data: bytes, path: str, theme_exists: ThemeExists) -> SiteFi
     return SiteFile(path=path, **{k: v for k, v in values.items() if v is not None})
 
 
-def _syntax_problem(text: str, message: str) -> str:
+def toml_syntax_problem(text: str, message: str) -> tuple[int, str]:
+    """(line, description) of tomllib's error `message` about `text`, the key there named."""
     position = _POSITION.search(message)
     what = message[: position.start()] if position else message
     what = what[:1].lower() + what[1:]  # tomllib's sentences continue ours
@@ -116,7 +118,7 @@ def _syntax_problem(text: str, message: str) -> str:
     if line is None:
         line = where.line if where is not None else text.count("\n") + 1
     key = f", key {show_key(where.key)}" if where is not None and where.key else ""
-    return f"line {line}{column}{key}: invalid TOML: {what}"
+    return line, f"line {line}{column}{key}: invalid TOML: {what}"
 
 
 class _Checker:

@@ -68,17 +68,32 @@ class Conflict:
 
 
 @dataclass(frozen=True, slots=True)
+class Resolution:
+    """How the person merging settles one conflicting path (SPEC §13 `resolutions`).
+
+    `take` "ours" or "theirs" keeps that side's entry (absent if that side
+    deleted it); "content" puts `content` there as a file; "delete" leaves no
+    entry at the path.
+    """
+
+    take: Literal["ours", "theirs", "content", "delete"]
+    content: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
 class MergeResult:
-    """`tree` is None exactly when strategy "fail" met conflicts (then listed, sorted by path).
+    """`tree` is None exactly when strategy "fail" met unresolved conflicts (then listed, sorted by path).
 
     `new_objects` are the objects `tree` needs that did not exist before;
-    `bases` the merge-base commits used (merge_commits only).
+    `bases` the merge-base commits used (merge_commits only); `resolved` the
+    conflicting paths that a resolution settled.
     """
 
     tree: ObjectId | None
     conflicts: list[Conflict]
     new_objects: dict[ObjectId, RawObject]
     bases: list[ObjectId] = field(default_factory=list)
+    resolved: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +120,14 @@ def _join(parent: str, name: str) -> str:
 
 
 class _Merger:
-    def __init__(self, reader: Reader, pending: PendingObjects, mode: _Mode, markers: set[ObjectId]) -> None:
+    def __init__(self, reader: Reader, pending: PendingObjects, mode: _Mode, markers: set[ObjectId],
+                 resolutions: Mapping[str, Resolution] | None = None) -> None:
         self.reader = reader
         self.pending = pending
         self.mode = mode
         self.markers = markers
+        self.resolutions: Mapping[str, Resolution] = resolutions or {}
+        self.resolved: set[str] = set()
         self.conflicts: list[Conflict] = []
 
     async def merge_root(self, b: ObjectId, o: ObjectId, t: ObjectId) -> ObjectId:
@@ -253,6 +271,10 @@ class _Merger:
         t: TreeEntry | None,
         marked: bool,
     ) -> TreeEntry | None:
+        resolution = self.resolutions.get(path)
+        if resolution is not None:
+            self.resolved.add(path)
+            return self.settle(name, resolution, o, t)
         if self.mode == "ours":
             return o
         if self.mode == "theirs":
@@ -269,6 +291,16 @@ class _Merger:
         return TreeEntry(name, "blob", mid, len(content))
 
 
+    def settle(self, name: str, r: Resolution, o: TreeEntry | None, t: TreeEntry | None) -> TreeEntry | None:
+        if r.take == "ours":
+            return o
+        if r.take == "theirs":
+            return t
+        if r.take == "delete":
+            return None
+        return TreeEntry(name, "blob", self.pending.add(blob(r.content)), len(r.content))
+
+
 def _check_strategy(strategy: str) -> None:
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown merge strategy {strategy!r}")
@@ -277,9 +309,10 @@ def _check_strategy(strategy: str) -> None:
 def _result(
     m: _Merger, pending: PendingObjects, tree: ObjectId, strategy: Strategy, bases: list[ObjectId]
 ) -> MergeResult:
+    resolved = frozenset(m.resolved)
     if m.conflicts and strategy == "fail":
-        return MergeResult(None, sorted(m.conflicts, key=lambda c: c.path), {}, bases)
-    return MergeResult(tree, [], pending.reachable_from([tree]), bases)
+        return MergeResult(None, sorted(m.conflicts, key=lambda c: c.path), {}, bases, resolved)
+    return MergeResult(tree, [], pending.reachable_from([tree]), bases, resolved)
 
 
 async def merge_trees(
@@ -324,12 +357,16 @@ async def _base_tree(
 
 
 async def merge_commits(
-    src: ObjectSource, ours: ObjectId, theirs: ObjectId, strategy: Strategy = "fail"
+    src: ObjectSource, ours: ObjectId, theirs: ObjectId, strategy: Strategy = "fail",
+    resolutions: Mapping[str, Resolution] | None = None,
 ) -> MergeResult:
     """Merge the trees of commits `ours` and `theirs` against their merge base(s).
 
     No common ancestor → the empty tree is the base; several (criss-cross) →
-    a virtual base whose own conflicts stay conflicts. Creating the merge
+    a virtual base whose own conflicts stay conflicts. A conflicting path
+    named in `resolutions` is settled by it (before `strategy` applies);
+    `MergeResult.resolved` says which were used, so the caller can refuse
+    resolutions of paths that did not conflict. Creating the merge
     commit, and noticing that theirs is already an ancestor of ours
     (`commits.is_ancestor`), is the caller's job. Raises NotFound for an
     unknown commit, ValueError for an unknown strategy, CorruptObject.
@@ -341,6 +378,6 @@ async def merge_commits(
     bases = await merge_bases(src, ours, theirs)
     markers: set[ObjectId] = set()
     base_tree = await _base_tree(src, reader, pending, markers, bases)
-    m = _Merger(reader, pending, strategy, markers)
+    m = _Merger(reader, pending, strategy, markers, resolutions)
     tree = await m.merge_root(base_tree, co.tree, ct.tree)
     return _result(m, pending, tree, strategy, bases)

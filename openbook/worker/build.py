@@ -1,8 +1,9 @@
 """One build: a commit's files below the site root → the renderer → an immutable folder.
 
 Reads go through `PgObjectSource` in batches (one query per tree level, one per
-`BLOB_BATCH` blobs); rendering and writing run in a thread so the worker's
-event loop keeps renewing its lease meanwhile.
+`BLOB_BATCH` blobs); rendering and writing run in a build process of their own
+under the BUILD_* limits (`isolate`), so the worker's event loop keeps renewing
+its lease meanwhile and a runaway template cannot stall it.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from openbook import metrics, siteconf
+from openbook.config import BuildLimits
 from openbook.db.database import Database
 from openbook.db.objects import PgObjectSource
 from openbook.db.sites import Site
-from openbook.errors import CorruptObject, InternalError, NotFound, OpenBookError, RenderError, ReuseFailed
+from openbook.errors import CorruptObject, InternalError, NotFound, OpenBookError, RenderError
 from openbook.fs import storage
-from openbook.fs.themes import load_theme, theme_exists
-from openbook.render import SiteSettings, build_site
-from openbook.render import build_key as render_build_key
+from openbook.fs.themes import theme_exists
 from openbook.store.objects import ObjectId, decode_commit
 from openbook.store.trees import list_dir
-from openbook.worker.redirects import add_redirects
+from openbook.worker import compose, isolate
+from openbook.worker.child import BuildJob
 
 BLOB_BATCH = 500
 P = ParamSpec("P")
@@ -70,52 +71,6 @@ async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, ro
     return content
 
 
-def site_config(site: Site, content: dict[str, bytes], themes_path: tuple[Path, ...]) -> siteconf.SiteConfig:
-    """The site as the commit configures it: its `openbook.toml` (if any) applied to the row.
-
-    Raises RenderError naming the file, the line and the key for an invalid file.
-    """
-    found = siteconf.read_site_file(content, site.root, lambda name: theme_exists(name, themes_path))
-    return siteconf.combine(site, found)
-
-
-def site_settings(site: siteconf.SiteConfig) -> SiteSettings:
-    """Renderer settings: `params` are the theme's settings, over the theme's own defaults."""
-    return SiteSettings(title=site.title, base_url=site.base_url, html=site.html, strict=site.strict,
-                        extra=site.params)
-
-
-def _render_and_write(content: dict[str, bytes], site: siteconf.SiteConfig, themes_path: tuple[Path, ...],
-                      commit_id: str, target: Path, previous: Path | None, site_key: str) -> dict[str, Any]:
-    started = time.perf_counter()
-    chain = load_theme(site.theme, themes_path)
-    settings = site_settings(site)
-    build_key = render_build_key(commit_id, site.root, chain, settings)
-    manifest = storage.read_manifest(target) or {}
-    kept = manifest.get("stats")
-    if manifest.get("build_key") == build_key and isinstance(kept, dict):
-        # Same inputs already published (a redelivered or repeated deployment): nothing to do.
-        return {**kept, "written": 0, "linked": 0, "render_ms": 0, "rendered": 0, "folder_reused": True}
-    # Files whose render key equals the previous build's are not rendered but
-    # hard-linked from it; if that build vanished meanwhile, render everything.
-    keys = storage.previous_keys(previous)
-    for attempt_keys in (keys, {}) if keys else ({},):
-        # The site's own render caches (parsed pages, templates...): sites built in turn keep theirs.
-        with metrics.BUILD_PHASE.labels("render").time():
-            rendered = build_site(content, chain, settings, previous=attempt_keys, site_key=site_key)
-            result = add_redirects(rendered, content, site)
-        render_ms = round((time.perf_counter() - started) * 1000)
-        stats: dict[str, Any] = {**result.stats, "files": len(result.files),
-                                 "bytes": sum(len(f.data) for f in result.files if f.data is not None)}
-        try:
-            with metrics.BUILD_PHASE.labels("write").time():
-                published = storage.publish(target, ((f.path, f.data, f.render_key) for f in result.files),
-                                            build_key, previous, stats)
-            break
-        except ReuseFailed:
-            continue
-    return {**stats, "written": published.written, "linked": published.linked, "render_ms": render_ms,
-            "bytes": published.bytes, "folder_reused": published.reused}
 
 
 def _guarded(step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -126,16 +81,17 @@ def _guarded(step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         raise
     except Exception as exc:
         # Not the content's fault (that is a RenderError): a bug of ours, reported as such.
-        raise InternalError(f"the renderer failed: {type(exc).__name__}: {exc}") from exc
+        raise InternalError(f"the site file reader failed: {type(exc).__name__}: {exc}") from exc
 
 
 async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...], site: Site, commit_id: str,
-                previous_commit: str | None) -> BuildOutcome:
-    """Render the commit for the site and publish it under STORAGE_PATH (not yet live).
+                previous_commit: str | None, limits: BuildLimits | None = None) -> BuildOutcome:
+    """Render the commit for the site in a build process under `limits` (default: the
+    documented defaults) and publish it under STORAGE_PATH (not yet live).
 
-    Raises RenderError/NotFound (content or theme errors), PublishFailed (write
-    errors), CorruptObject, InternalError (a renderer bug) and Unavailable
-    (PostgreSQL cannot be reached: retry).
+    Raises RenderError/NotFound (content or theme errors; BuildLimitExceeded when the build
+    went over a limit), PublishFailed (write errors), CorruptObject, InternalError (a
+    renderer bug) and Unavailable (PostgreSQL cannot be reached: retry).
     """
     started = time.perf_counter()
     with metrics.BUILD_PHASE.labels("load").time():
@@ -143,9 +99,12 @@ async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...],
     folder = storage.site_dir(storage_root, site.workspace_id, site.id)
     target = folder / commit_id
     previous = folder / previous_commit if previous_commit and previous_commit != commit_id else None
-    config = await asyncio.to_thread(_guarded, site_config, site, content, themes_path)
-    stats = await asyncio.to_thread(_guarded, _render_and_write, content, config, themes_path, commit_id, target,
-                                    previous, str(site.id))
+    config = await asyncio.to_thread(_guarded, compose.configure, site, content,
+                                     lambda name: theme_exists(name, themes_path))
+    job = BuildJob(content, config, themes_path, commit_id, target, previous, str(site.id), uuid.uuid4().hex)
+    stats, phases = await isolate.run(job, limits or BuildLimits())
+    for phase, seconds in phases.items():
+        metrics.BUILD_PHASE.labels(phase).observe(seconds)
     stats.setdefault("pages", 0)
     stats.setdefault("files", 0)
     stats.setdefault("bytes", 0)

@@ -10,6 +10,9 @@ The error boundary of the worker:
   as it lasts; a deployment never fails for an outage;
 - the author's content (`RenderError`, `InvalidRequest`, `NotFound`) and
   damaged data (`CorruptObject`): failed, naming the file and the cause;
+- a build over a limit (`BuildLimitExceeded`: CPU, memory, wall-clock time,
+  output size): failed, naming the template and the limit, and counted in
+  `openbook_builds_killed_total`;
 - writing the output (`PublishFailed`): failed, never retried;
 - OpenBook's own fault (`InternalError`, e.g. a renderer bug): failed, with an
   error that says so, and the trace in the log;
@@ -24,14 +27,15 @@ import contextlib
 import enum
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from openbook import metrics
-from openbook.config import RETENTION_MIN_AGE_S
+from openbook.config import RETENTION_MIN_AGE_S, BuildLimits
 from openbook.db.database import Database
 from openbook.db.deployments import Deployments, workspace_of
 from openbook.errors import (
+    BuildLimitExceeded,
     CorruptObject,
     InternalError,
     InvalidRequest,
@@ -69,6 +73,7 @@ class Context:
     lease_s: float = MIN_LEASE_S * 3
     max_attempts: int = MAX_ATTEMPTS
     retention_min_age_s: float = RETENTION_MIN_AGE_S
+    limits: BuildLimits = field(default_factory=BuildLimits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +160,13 @@ async def _run(ctx: Context, deployment_id: uuid.UUID) -> Result:
     try:
         try:
             site, previous = await rows.build_inputs(leased)
-            outcome = await build(ctx.db, ctx.storage, ctx.themes_path, site, leased.commit_id, previous)
+            outcome = await build(ctx.db, ctx.storage, ctx.themes_path, site, leased.commit_id, previous,
+                                  ctx.limits)
         except Unavailable:
             raise
+        except BuildLimitExceeded as exc:
+            metrics.BUILDS_KILLED.labels(exc.limit).inc()
+            return await _fail(rows, ctx, deployment_id, exc.message, "limit exceeded", leased.trigger)
         except (InvalidRequest, NotFound, CorruptObject) as exc:
             # Content, theme or integrity problems: the same input fails the same way again.
             return await _fail(rows, ctx, deployment_id, exc.message, type(exc).__name__, leased.trigger)

@@ -2,8 +2,9 @@
 
 Start-up waits a bounded time for PostgreSQL and Redis and exits 1 with a
 clear message if either stays away. Once running, outages are retried with
-backoff. SIGTERM or SIGINT: stop reading, finish the current deployment,
-close connections, exit 0.
+backoff; up to WORKER_CONCURRENCY builds run at once, shared fairly between
+workspaces (`consumer`, `fair`). SIGTERM or SIGINT: stop reading, finish
+the running deployments, close connections, exit 0.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def context(settings: Settings, db: Database) -> Context:
     assert settings.storage_path is not None
     return Context(db=db, storage=settings.storage_path, themes_path=settings.themes_path,
                    owner=settings.worker_name, lease_s=lease_seconds(settings),
-                   retention_min_age_s=settings.retention_min_age_s)
+                   retention_min_age_s=settings.retention_min_age_s, limits=settings.build_limits)
 
 
 async def deploy_one(db: Database, storage_path: Path, deployment_id: uuid.UUID, *,
@@ -96,8 +97,10 @@ async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
         webhook_task = asyncio.create_task(WebhookDelivery(db, settings.webhooks).run())
         if settings.worker_metrics_port is not None:
             metrics_site = await _serve_metrics(stream, settings.worker_metrics_port)
-        log.info("worker started", extra={"consumer": settings.worker_name, "burst": burst})
-        consumer = Consumer(context(settings, db), stream, settings.worker_claim_idle_ms, stop)
+        log.info("worker started", extra={"consumer": settings.worker_name, "burst": burst,
+                                          "concurrency": settings.worker_concurrency})
+        consumer = Consumer(context(settings, db), stream, settings.worker_claim_idle_ms, stop,
+                            settings.worker_concurrency)
         await consumer.run(burst)
         log.info("worker stopping", extra={"processed": consumer.processed})
     finally:

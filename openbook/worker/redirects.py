@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import html
-import posixpath
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from openbook.errors import RenderError
 from openbook.render import BuildResult, OutputFile
-from openbook.render.pages import file_stem, output_for_url, page_paths, page_url
+from openbook.render.pages import output_for_url, page_url
 from openbook.render.sitefiles import redirect_page
 from openbook.siteconf import SITE_FILE, Redirect, SiteConfig
 from openbook.siteconf.locate import show_key
@@ -27,74 +26,71 @@ def add_redirects(result: BuildResult, content: Mapping[str, bytes], site: SiteC
     relative to the old page (so it works under any domain and path prefix), or to
     the absolute URL the redirect names.
 
-    A redirect whose new page is not a page of the site publishes nothing: it is
-    listed in `stats["broken_links"]` (path `openbook.toml`), and fails the build
-    in strict mode. Raises RenderError naming the site file, the line and the key
-    for those, and for an old page that is still a file of the content or whose
-    output path another file already publishes.
+    `content` holds the files of the pages' folder (paths as redirects name them). A redirect
+    whose new page is not a page of the site publishes nothing: it is listed in
+    `stats["broken_links"]` (with the file that names it, `openbook.toml` or another tool's),
+    and fails the build in strict mode. Raises RenderError naming the file, the line and the
+    key for those, and for an old page that is still a file of the content or whose output
+    path another file already publishes.
     """
     if not site.redirects:
         return result
-    published = {f.path for f in result.files}
-    taken = set(published)
-    urls = _page_urls(page_paths(content))
-    problems: list[str] = []
+    taken = {f.path for f in result.files}
+    urls = result.page_urls
+    problems: list[tuple[Redirect, str]] = []
     broken: list[Redirect] = []
     added: list[OutputFile] = []
     for redirect in site.redirects:
-        where = f"line {redirect.line}, key {show_key(('redirects', redirect.source))}"
+        where = _where(redirect)
         output = output_for_url(page_url(redirect.source))
         if redirect.source in content:
-            problems.append(f"{where}: {redirect.source} is a page of the site; remove the page or the redirect")
+            problems.append((redirect, f"{where}: {redirect.source} is a page of the site; remove the page or "
+                                       "the redirect"))
             continue
         if output in taken:
-            problems.append(f"{where}: the redirect would publish {output}, which the site already publishes")
+            problems.append((redirect, f"{where}: the redirect would publish {output}, which the site already "
+                                       "publishes"))
             continue
         taken.add(output)
         if redirect.external:
             data = _external_page(redirect.target)
         else:
             url = urls.get(redirect.target)
-            if url is None or output_for_url(url) not in published:  # not a page, or a draft
+            if url is None:  # not a page, or a draft
                 broken.append(redirect)
                 continue
             data = redirect_page(output, url, f"/{url}")
         key = hashlib.sha256(b"redirect\0" + output.encode() + b"\0" + data).hexdigest()
         added.append(OutputFile(output, data, key))
-    file = site.site_file or SITE_FILE
     if problems:
-        raise RenderError(file, "; ".join(problems))
+        raise RenderError(_file(problems[0][0], site), "; ".join(problem for _, problem in problems))
     if broken and site.strict:
-        raise RenderError(file, "; ".join(
-            f"line {r.line}, key {show_key(('redirects', r.source))}: {r.target} is not a page of the site"
-            for r in broken))
+        raise RenderError(_file(broken[0], site), "; ".join(
+            f"{_where(r)}: {r.target} is not a page of the site" for r in broken))
     return _with(result, added, broken)
+
+
+def _where(redirect: Redirect) -> str:
+    if redirect.file == SITE_FILE:
+        return f"line {redirect.line}, key {show_key(('redirects', redirect.source))}"
+    return f"{redirect.file} line {redirect.line}"
+
+
+def _file(redirect: Redirect, site: SiteConfig) -> str:
+    """The file an error about `redirect` names: the site file by its path in the content tree."""
+    return (site.site_file or SITE_FILE) if redirect.file == SITE_FILE else redirect.file
 
 
 def _with(result: BuildResult, added: list[OutputFile], broken: Iterable[Redirect]) -> BuildResult:
     stats = dict(result.stats)
-    links = [*stats.get("broken_links", []), *({"path": SITE_FILE, "target": r.target} for r in broken)]
-    stats["broken_links"] = sorted(links, key=lambda b: (b["path"], b["target"]))
+    links = [*stats.get("broken_links", []), *({"path": r.file, "line": r.line, "target": r.target, "count": 1}
+                                               for r in broken)]
+    stats["broken_links"] = sorted(links, key=lambda b: (b["path"], b["line"], b["target"]))
     stats["redirects"] = len(added)
     stats["files"] = stats.get("files", 0) + len(added)
     stats["rendered"] = stats.get("rendered", 0) + len(added)
     stats["bytes"] = stats.get("bytes", 0) + sum(len(f.data or b"") for f in added)
     return replace(result, files=sorted([*result.files, *added], key=lambda f: f.path), stats=stats)
-
-
-def _page_urls(sources: Iterable[str]) -> dict[str, str]:
-    """Each page source's URL, a clash settled as `pages.assign_urls` settles it: `index.md` keeps
-    its folder's URL and a `README.md` beside it moves to `README/`. (Drafts are not known here:
-    a draft's URL has no output, which the caller checks.)"""
-    urls: dict[str, str] = {}
-    taken: set[str] = set()
-    for source in sorted(sources, key=lambda s: (file_stem(s) != "index", s)):
-        url = page_url(source)
-        if url in taken:
-            url = f"{posixpath.splitext(source)[0]}/"
-        taken.add(url)
-        urls[source] = url
-    return urls
 
 
 def _external_page(url: str) -> bytes:

@@ -208,5 +208,5 @@ async def test_the_webhook_loop_logs_an_outage_and_delivers_after_it(small_pg: P
     finally:
         loop.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await loop
+            await asyncio.wait_for(loop, 10)  # a loop that ignores its cancellation fails here, not hangs
         await db.close()

@@ -16,7 +16,8 @@ from openbook.dev.stack import PG_DATABASE, PostgresServer
 from openbook.errors import ConfigError
 
 TENANT_TABLES = ("objects", "branches", "audit_log", "sites", "domains", "deployments", "previews", "webhooks",
-                 "webhook_deliveries", "webhook_attempts", "idempotency_keys", "git_objects")
+                 "webhook_deliveries", "webhook_attempts", "idempotency_keys", "git_objects",
+                 "studio_login_links", "studio_sessions")
 
 
 async def two_workspaces(db: Database) -> tuple[uuid.UUID, uuid.UUID]:

@@ -237,3 +237,19 @@ async def test_the_relay_deletes_outbox_rows_published_a_week_ago(admin: Api, st
     # The pending deployment's row stays: re-queueing it after a Redis restart needs it.
     assert left == {recent["id"], pending["id"]}
     assert (await admin.deployment(old["id"]))["status"] == "superseded"
+
+
+async def test_the_relay_sweep_deletes_expired_idempotency_keys(admin: Api, stack: Stack, database: Database,
+                                                                sql: asyncpg.Pool) -> None:
+    for key in ("old", "fresh"):
+        await admin.call("POST", "/api/branches", 201, json={"name": f"idem-{key}"},
+                         headers={**admin.h, "Idempotency-Key": key})
+    await sql.execute("UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = 'old'")
+    settings = stack.settings()
+    assert settings.redis is not None
+    stream = DeploymentStream(settings.redis)
+    try:
+        await Relay(database, stream).tick()
+    finally:
+        await stream.close()
+    assert [r["key"] for r in await sql.fetch("SELECT key FROM idempotency_keys")] == ["fresh"]

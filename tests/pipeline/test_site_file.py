@@ -185,7 +185,7 @@ async def test_redirects_broken_targets_and_pages_still_present(admin: Api, stac
     done = await deploy(admin, stack, database, site["id"])
     assert done["status"] == "deployed", done
     assert done["stats"]["redirects"] == 1
-    assert {"path": "openbook.toml", "target": "gone.md"} in done["stats"]["broken_links"]
+    assert {"path": "openbook.toml", "line": 3, "target": "gone.md", "count": 1} in done["stats"]["broken_links"]
     live = live_dir(admin, stack, site)
     assert redirect_target((live / "guide/start/index.html").read_text()) == "../../guide/intro/"
     assert not (live / "old").exists()

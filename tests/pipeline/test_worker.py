@@ -261,17 +261,21 @@ async def test_a_renderer_bug_fails_the_deployment_as_openbook_fault(admin: Api,
     from openbook.worker import build as build_module
     from openbook.worker.deploy import OUR_FAULT
 
-    def broken_renderer(*args: Any, **kwargs: Any) -> Any:
-        raise KeyError("a bug of ours")
+    real_load = build_module.load_content
+
+    async def buggy_load(*args: Any) -> dict[str, Any]:
+        # Fault injection into our own code: the build process gets a page that is not bytes,
+        # so the renderer raises a TypeError there, in another process.
+        return {**await real_load(*args), "broken.md": None}
 
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
     dep = await admin.deploy(site["id"])
-    monkeypatch.setattr(build_module, "build_site", broken_renderer)  # fault injection into our own code
+    monkeypatch.setattr(build_module, "load_content", buggy_load)
     result = await deploy_one(database, stack.storage, uuid.UUID(dep["id"]))
     assert result.status == "failed"
     got = await admin.deployment(dep["id"])
-    assert got["error"].startswith(OUR_FAULT) and "KeyError" in got["error"]
+    assert got["error"].startswith(OUR_FAULT) and "TypeError" in got["error"]
     assert got["conditions"][-1]["reason"] == "internal error"
 
 

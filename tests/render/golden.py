@@ -5,8 +5,9 @@ is split off by `frontmatter`, the body rendered by `markdown.render_markdown`
 (escape mode, and for the names in MODES also `<name>.<mode>.html`). A golden
 file is the body's HTML, each link placeholder written `ob-link-<n>` (the real
 ones carry a per-process nonce), then one HTML comment per other fact the
-layer reports, when there is one: the front matter, the table of contents, and
-the link each placeholder stands for.
+layer reports, when there is one: the front matter, the table of contents, the
+link each placeholder stands for and its line, and the problems (syntax left as
+written) with their lines.
 
 After an intended change to the output (or an upgrade of markdown-it-py,
 mdit-py-plugins, Pygments or nh3), regenerate every golden file and review
@@ -29,6 +30,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "markdown"
 MODES: dict[str, tuple[HtmlMode, ...]] = {
     "raw-html": ("escape", "sanitize", "trusted"),
     "links": ("escape", "sanitize"),  # placeholders must survive nh3
+    "admonitions": ("escape", "sanitize"),  # their roles and labels must survive nh3
 }
 
 
@@ -54,6 +56,9 @@ def render_fixture(name: str, mode: HtmlMode) -> str:
         out.append(f"<!-- toc: {_json([[t.level, t.id, t.title] for t in doc.toc])} -->")
     if doc.links:
         out.append(f"<!-- links: {_json(doc.links)} -->")
+        out.append(f"<!-- link lines: {_json(doc.link_lines)} -->")
+    if doc.problems:
+        out.append(f"<!-- problems: {_json([[p.line, p.kind, p.message] for p in doc.problems])} -->")
     return "\n".join(out) + "\n"
 
 

@@ -101,7 +101,7 @@ def test_renamed_link_target_and_anchor_reach_the_linking_page(build: Build) -> 
     moved["guide/deeper.md"] = BOOK["guide/deep.md"]
     _, again, rendered = rebuild(build, BOOK, moved)
     assert {"index.html", "guide/start/index.html"} <= rendered  # their links now break
-    assert {"path": "guide/start.md", "target": "deep.md"} in again.stats["broken_links"]
+    assert {"path": "guide/start.md", "line": 3, "target": "deep.md", "count": 1} in again.stats["broken_links"]
 
     _, _, rendered = rebuild(build, BOOK, {**BOOK, "guide/deep.md": "# Deep\n\n## Renamed\n"})
     assert "index.html" in rendered  # its #details anchor broke

@@ -64,7 +64,7 @@ def test_broken_links_and_anchors_are_reported(build: Build) -> None:
     content["guide/wip.md"] = "---\ndraft: true\n---\n# WIP\n"
     site = build(content)
     assert site.stats["broken_links"] == [
-        {"path": "guide/bad.md", "target": t}
+        {"path": "guide/bad.md", "line": 3, "target": t, "count": 1}
         for t in sorted(["missing.md", "other.md#nope", "#nowhere", "../../outside.md", "wip.md", "nope.png"])
     ]
     # a broken link stays as written, it is not silently pointed elsewhere
@@ -146,3 +146,22 @@ def test_crawl_every_link_of_a_built_book(build: Build) -> None:
 def test_crawl_folder_nav_site_with_base_theme(build: Build, base: ThemeChain) -> None:
     site = build(CONTENT, theme=base)
     assert crawl(site) == []
+
+
+def test_raw_html_is_sanitized_by_default_and_its_links_are_rewritten(build: Build) -> None:
+    page = ('# Raw\n\n<div class="hero" align="center">\n  <img src="../img/a.png" alt="A" onerror="x()">\n'
+            '  <a href="other.md#part-two" onclick="steal()">Other</a> <a href="gone.md">gone</a>\n'
+            "  <script>alert(1)</script>\n</div>\n\nInline <a href='../index.md'>home</a>.\n")
+    site = build({**CONTENT, "guide/raw.md": page})
+    assert _in_article(site, "guide/raw/index.html") == [
+        "../../img/a.png", "../../guide/other/#part-two", "gone.md", "../../"]
+    body = site.text("guide/raw/index.html").split("<article", 1)[1].split("</article>", 1)[0]
+    assert '<div class="hero" align="center">' in body
+    assert "onclick" not in body and "onerror" not in body and "<script>" not in body and "alert(1)" not in body
+    assert site.stats["broken_links"] == [{"path": "guide/raw.md", "line": 5, "target": "gone.md", "count": 1}]
+    # a site can still choose to show raw HTML as text, or to trust it
+    escaped = build({**CONTENT, "guide/raw.md": page}, html="escape")
+    assert "&lt;div class=&quot;hero&quot;" in escaped.text("guide/raw/index.html")
+    trusted = build({**CONTENT, "guide/raw.md": page}, html="trusted")
+    assert 'onclick="steal()"' in trusted.text("guide/raw/index.html")  # the author's choice
+    assert _in_article(trusted, "guide/raw/index.html")[:2] == ["../../img/a.png", "../../guide/other/#part-two"]

@@ -93,15 +93,15 @@ def test_summary_reading_order_prev_next_and_breadcrumbs(build: Build) -> None:
 
 def test_summary_link_to_missing_page_is_a_broken_link(build: Build) -> None:
     site = build({"README.md": "# Hi", "SUMMARY.md": "- [Gone](gone.md)\n"})
-    assert site.stats["broken_links"] == [{"path": "SUMMARY.md", "target": "gone.md"}]
+    assert site.stats["broken_links"] == [{"path": "SUMMARY.md", "line": 1, "target": "gone.md", "count": 1}]
 
 
 def test_summary_links_outside_the_book_or_to_dot_paths_are_broken(build: Build) -> None:
     content = {"README.md": "# Hi", "x.md": "# X", "well-known/x.md": "# W",
                "SUMMARY.md": "- [Up](../x.md)\n- [Dot](.well-known/x.md)\n- [Here](./x.md)\n"}
     site = build(content)
-    assert site.stats["broken_links"] == [{"path": "SUMMARY.md", "target": "../x.md"},
-                                          {"path": "SUMMARY.md", "target": ".well-known/x.md"}]
+    assert site.stats["broken_links"] == [{"path": "SUMMARY.md", "line": 1, "target": "../x.md", "count": 1},
+                                          {"path": "SUMMARY.md", "line": 2, "target": ".well-known/x.md", "count": 1}]
 
 
 def test_folder_nav_uses_order_then_file_name(build: Build) -> None:

@@ -32,11 +32,14 @@ ROOT = Path(__file__).parents[2]
 
 
 def large_book(n: int) -> dict[str, bytes]:
-    content = {"index.md": b"# Large\n\n[first](ch0/p0.md)\n", "fig.png": png(2, 2)}
+    content = {"index.md": b"# Large\n\n[first](ch0/p0.md)\n", "fig.png": png(2, 2),
+               "listing.rs": b"fn main() {\n    // [a link](missing.md)\n}\n"}
     for i in range(n):
+        # every tenth page includes a listing (expanded in the building process, parsed in the pool)
+        include = "```rust\n{{#include ../listing.rs:1:2}}\n```\n" if i % 10 == 0 else ""
         content[f"ch{i // 50}/p{i}.md"] = (
             f"# Page {i}\n\nSee [next](p{i + 1}.md#part-{i + 1}) and ![fig](../fig.png).\n\n"
-            f"## Part {i}\n\n```python\nx = {i}\n```\n\n| a | b |\n|---|---|\n| {i} | 2 |\n"
+            f"## Part {i}\n\n```python\nx = {i}\n```\n\n| a | b |\n|---|---|\n| {i} | 2 |\n{include}"
         ).encode()
     return content
 
@@ -54,7 +57,7 @@ def test_parallel_build_equals_serial(book: ThemeChain, large: dict[str, bytes])
     serial = build_site(large, book, settings, workers=1)
     SITE_CACHES.clear()
     parallel = build_site(large, book, settings, workers=2)
-    assert parallel.stats["parsed"] == serial.stats["parsed"] == len(large) - 1
+    assert parallel.stats["parsed"] == serial.stats["parsed"] == len(large) - 2
     assert [(f.path, f.data, f.render_key) for f in parallel.files] == [
         (f.path, f.data, f.render_key) for f in serial.files
     ]
@@ -98,7 +101,7 @@ async def test_pool_works_from_a_thread_of_an_event_loop(book: ThemeChain, large
     build = asyncio.to_thread(build_site, large, book, SiteSettings(title="Large"), workers=2)
     result = await asyncio.wait_for(build, timeout=300)
     beat.cancel()
-    assert result.stats["parsed"] == len(large) - 1 and result.stats["rendered"] == len(result.files)
+    assert result.stats["parsed"] == len(large) - 2 and result.stats["rendered"] == len(result.files)
 
 
 _BUILDER = textwrap.dedent(
@@ -184,6 +187,7 @@ def test_a_failure_sent_back_by_a_pool_process_keeps_its_class(
     state = RenderState(chain, {"title": "x"}, "contents/", {}, {}, ())
     monkeypatch.setattr(parallel, "_renderer", PageRenderer(state))
     failure = parallel._render_chunk([RenderJob("index.md", "page.html", "", {}, False)])
-    assert isinstance(failure, parallel._Failure)
-    failure = pickle.loads(pickle.dumps(failure))  # as it travels back
-    assert failure.kind is TemplateTimeout and failure.path == "_theme/templates/page.html"
+    assert isinstance(failure, TemplateTimeout)
+    back = pickle.loads(pickle.dumps(failure))  # as it travels back
+    assert type(back) is TemplateTimeout and back.path == "_theme/templates/page.html"
+    assert back.cause == failure.cause and back.message == failure.message and back.details == failure.details

@@ -26,7 +26,7 @@ def test_without_a_file_the_api_decides() -> None:
 
 def test_defaults_without_either() -> None:
     assert combine(site(), None) == SiteConfig(root="docs", title="API title", theme="base", base_url=None,
-                                               html="escape", strict=False)
+                                               html="sanitize", strict=False)
     assert combine(site(domains=("a.example", "b.example")), None).base_url == "https://a.example/"
 
 

@@ -4,7 +4,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from openbook.store.merge import Conflict, Strategy, merge_commits, merge_trees
+from openbook.store.merge import Conflict, Resolution, Strategy, merge_commits, merge_trees
 from openbook.store.objects import EMPTY_TREE, LEAF_MAX, ObjectId, TNode, blob
 from openbook.store.reader import Reader
 from openbook.store.trees import Change, apply_changes
@@ -215,3 +215,28 @@ async def test_merge_commits_without_common_ancestor_uses_empty_base(repo: Repo)
     clash = await merge_commits(repo.src, a.id, c.id)
     assert [(x.path, x.kind) for x in clash.conflicts] == [("s", "add/add")]
     assert EMPTY_TREE not in clash.new_objects
+
+
+async def test_resolutions_settle_file_directory_and_inner_conflicts(repo: Repo) -> None:
+    root = await repo.commit([], {"keep": b"k"})
+    ours = await repo.commit([root], {"p": b"a file"})
+    theirs = await repo.commit([root], {"p/x": b"x", "p/y": b"y"})
+    (conflict,) = (await merge_commits(repo.src, ours.id, theirs.id)).conflicts
+    assert (conflict.path, conflict.kind) == ("p", "file/directory")
+    for resolution, files in [(Resolution("theirs"), {"p/x": b"x", "p/y": b"y"}),
+                              (Resolution("ours"), {"p": b"a file"}),
+                              (Resolution("content", b"by hand"), {"p": b"by hand"}),
+                              (Resolution("delete"), {})]:
+        result = await merge_commits(repo.src, ours.id, theirs.id, resolutions={"p": resolution})
+        assert result.conflicts == [] and result.resolved == {"p"} and result.tree is not None
+        await repo.put_many(result.new_objects)
+        assert await repo.files(result.tree) == {"keep": b"k", **files}
+    # A path inside the conflicting folder is not itself a conflict: the resolution is unused.
+    unused = await merge_commits(repo.src, ours.id, theirs.id, resolutions={"p/x": Resolution("ours")})
+    assert unused.resolved == frozenset() and [c.path for c in unused.conflicts] == ["p"]
+    # A conflict inherited from a criss-cross virtual base is settled like any other.
+    a, b = await _criss_cross(repo, b"X\n", b"Y\n")
+    inner = await merge_commits(repo.src, a, b, resolutions={"f": Resolution("content", b"XY\n")})
+    assert inner.tree is not None and inner.resolved == {"f"}
+    await repo.put_many(inner.new_objects)
+    assert (await repo.files(inner.tree))["f"] == b"XY\n"

@@ -87,9 +87,9 @@ def test_a_target_that_is_not_a_page_is_a_broken_link() -> None:
     got = add_redirects(result, content, config(("a.md", "gone.md"), ("b.md", "later.md"),
                                                 ("c.md", "files/report.pdf"), ("d.md", "guide/install.md")))
     assert got.stats["broken_links"] == [
-        {"path": "openbook.toml", "target": "files/report.pdf"},
-        {"path": "openbook.toml", "target": "gone.md"},
-        {"path": "openbook.toml", "target": "later.md"},  # a draft is not published
+        {"path": "openbook.toml", "line": 10, "target": "gone.md", "count": 1},
+        {"path": "openbook.toml", "line": 11, "target": "later.md", "count": 1},  # a draft is not published
+        {"path": "openbook.toml", "line": 12, "target": "files/report.pdf", "count": 1},
     ]
     assert got.stats["redirects"] == 1
     assert {f.path for f in got.files} - {f.path for f in result.files} == {"d/index.html"}

@@ -26,6 +26,8 @@
       var it = items[i], title = it[0], url = it[1], kids = it[2], kind = it[3], num = it[4];
       if (kind === "part") { out.push('<li class="toc-part">' + esc(title) + "</li>"); continue; }
       if (kind === "separator") { out.push('<li class="toc-separator" role="separator"></li>'); continue; }
+      // a link out of the site: its URL is absolute (http, https or mailto), never made relative
+      if (kind === "link") { out.push('<li class="toc-item toc-link"><a href="' + esc(url) + '" rel="external">' + esc(title) + "</a></li>"); continue; }
       var active = url !== null && url === current;
       out.push('<li class="toc-item' + (kids.length ? " has-children" : "") + '"' + (url !== null ? ' data-url="' + esc(url) + '"' : "") + ">");
       var label = (num ? '<span class="toc-number">' + esc(num) + "</span> " : "") + esc(title);

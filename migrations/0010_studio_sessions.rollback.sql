@@ -1,0 +1,2 @@
+DROP TABLE studio_sessions;
+DROP TABLE studio_login_links;

@@ -1,0 +1,1 @@
+"""`openbook check DIR`: a folder rendered as a deployment would render it, every problem printed."""

@@ -1,0 +1,73 @@
+"""Problems: what a build could not render, with the file and line to fix, each listed once.
+
+A problem does not stop a build (strict mode makes it fail): an include that
+names a missing file, a directive no preprocessor knows, a nav entry naming a
+missing page, a malformed `mkdocs.yml`. The deployment's stats list each
+distinct problem once, with the first line it occurs on and how often it does,
+however many pages meet it (a snippet included by 500 pages is one problem).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+# kinds, as stats show them
+INCLUDE = "include"  # {{#include}} and its kin: a missing, outside, cyclic or anchorless include
+SYNTAX = "syntax"  # syntax of another tool left as text: an unknown {{#directive}}, a {% tag %}
+CONFIG = "config"  # a site configuration file: book.toml, mkdocs.yml, .gitbook.yaml
+NAV = "nav"  # a navigation entry that names no page
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One occurrence. `path` is None for "the page this was found in" (a parse is shared by
+    every page with the same bytes, so it cannot name its own file)."""
+
+    path: str | None
+    line: int  # 1-based; 0 when the whole file is meant
+    kind: str
+    message: str
+
+    def at(self, page: str) -> Problem:
+        """This problem with `path` filled in for the page it was found in."""
+        return self if self.path is not None else Problem(page, self.line, self.kind, self.message)
+
+
+def summarize(problems: Iterable[Problem]) -> list[dict[str, Any]]:
+    """Each distinct problem (same file, kind and message) once: its first line and its count,
+    sorted by file and line. Every path must be filled in."""
+    found: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for p in problems:
+        assert p.path is not None, p
+        entry = found.get((p.path, p.kind, p.message))
+        if entry is None:
+            found[(p.path, p.kind, p.message)] = {
+                "path": p.path, "line": p.line, "kind": p.kind, "message": p.message, "count": 1}
+        else:
+            entry["count"] += 1
+            entry["line"] = min(entry["line"], p.line)
+    return sorted(found.values(), key=lambda e: (e["path"], e["line"], e["kind"], e["message"]))
+
+
+def summarize_links(broken: Iterable[tuple[str, int, str]]) -> list[dict[str, Any]]:
+    """Broken links (file, line, target) as stats list them: each (file, target) once, with its
+    first line and its count, sorted by file, line and target."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for path, line, target in broken:
+        entry = found.get((path, target))
+        if entry is None:
+            found[(path, target)] = {"path": path, "line": line, "target": target, "count": 1}
+        else:
+            entry["count"] += 1
+            entry["line"] = min(entry["line"], line)
+    return sorted(found.values(), key=lambda e: (e["path"], e["line"], e["target"]))
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """One stats entry (a problem or a broken link) as `openbook check` prints it."""
+    where = f"{entry['path']}:{entry['line']}" if entry["line"] else entry["path"]
+    what = entry["message"] if "message" in entry else f"broken link to {entry['target']}"
+    times = f" ({entry['count']} times)" if entry["count"] > 1 else ""
+    return f"{where}: {what}{times}"

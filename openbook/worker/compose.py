@@ -1,0 +1,61 @@
+"""A site as one commit configures it, rendered: what the worker deploys and `openbook check` checks.
+
+Pure: content bytes and a theme chain in, a BuildResult out. The site's
+configuration files are read (`openbook.toml` over another tool's `book.toml`,
+`mkdocs.yml` or `.gitbook.yaml`, over the API's settings), the renderer runs,
+the redirects are added, and the problems of the configuration files join the
+renderer's in `stats["problems"]`, so one list holds everything not rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from openbook import siteconf
+from openbook.errors import RenderError
+from openbook.render import BuildResult, SiteSettings, ThemeChain, build_site
+from openbook.render.pages import in_folder
+from openbook.render.problems import summarize
+from openbook.worker.redirects import add_redirects
+
+_LISTED = 20
+
+
+def configure(site: siteconf.SiteRow, content: Mapping[str, bytes],
+              theme_exists: siteconf.ThemeExists) -> siteconf.SiteConfig:
+    """The site as the commit configures it: its configuration files applied to the row.
+
+    Raises RenderError naming the file, the line and the key for an invalid `openbook.toml`
+    (another tool's file never fails: its problems are kept in the result).
+    """
+    found = siteconf.read_site_file(content, site.root, theme_exists)
+    return siteconf.combine(site, found, siteconf.read_book_file(content))
+
+
+def site_settings(site: siteconf.SiteConfig) -> SiteSettings:
+    """Renderer settings: `params` are the theme's settings, over the theme's own defaults."""
+    return SiteSettings(title=site.title, base_url=site.base_url, html=site.html, strict=site.strict,
+                        extra=site.params, source=site.source, summary=site.summary, home=site.home,
+                        nav=site.nav)
+
+
+def render_site(content: Mapping[str, bytes], site: siteconf.SiteConfig, chain: ThemeChain, *,
+                previous: Mapping[str, str] | None = None, site_key: str = "",
+                workers: int | None = None, max_file_bytes: int | None = None) -> BuildResult:
+    """`build_site` of the site, its redirects added, every problem in `stats["problems"]`.
+
+    Raises RenderError as `build_site` and `add_redirects` do, and — when the site is strict —
+    for problems of its configuration files.
+    """
+    if site.strict and site.problems:
+        listed = summarize(site.problems)
+        more = f" (and {len(listed) - _LISTED} more)" if len(listed) > _LISTED else ""
+        raise RenderError(listed[0]["path"], "problems: " + ", ".join(
+            f"{p['path']}:{p['line']}: {p['message']}" for p in listed[:_LISTED]) + more)
+    result = build_site(content, chain, site_settings(site), previous=previous, site_key=site_key, workers=workers,
+                         max_file_bytes=max_file_bytes)
+    result = add_redirects(result, in_folder(content, site.source), site)
+    if site.problems:
+        problems = [*result.stats.get("problems", []), *summarize(site.problems)]
+        result.stats["problems"] = sorted(problems, key=lambda p: (p["path"], p["line"], p["kind"], p["message"]))
+    return result

@@ -1,0 +1,70 @@
+"""`openbook check DIR [--strict]`: every problem with file and line, the exit codes of SPEC §14."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from openbook.cli import main
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for path, text in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return root
+
+
+BOOK = {
+    "book.toml": "[book]\ntitle = 'Checked'\n\n[preprocessor.mermaid]\n",
+    "src/SUMMARY.md": "- [Intro](intro.md)\n- [Gone](gone.md)\n",
+    "src/intro.md": "# Intro\n\n{{#include ../../secret.txt}}\n{{#include listing.rs:nope}}\n\n"
+                    "See [nowhere](nowhere.md) and [nowhere again](nowhere.md).\n",
+    "src/listing.rs": "fn main() {}\n",
+}
+
+
+def test_check_lists_every_problem_and_strict_decides_the_exit_code(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "secret.txt").write_text("TOP SECRET\n")
+    book = write(tmp_path / "book", BOOK)
+    os.symlink(tmp_path / "secret.txt", book / "src" / "linked.txt")  # never followed
+    assert main(["check", str(book)]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "book.toml:4: preprocessor 'mermaid' is not run by OpenBook: its syntax is left as written",
+        "src/SUMMARY.md:2: broken link to gone.md",
+        "src/intro.md:3: include of ../../secret.txt: outside the site's folder, not read",
+        "src/intro.md:4: include of listing.rs: no anchor 'nope' (no line with `ANCHOR: nope`)",
+        "src/intro.md:6: broken link to nowhere.md (2 times)",
+    ]
+    assert "5 problems" in err and "not strict" in err
+    assert "TOP SECRET" not in out + err
+    assert main(["check", "--strict", str(book)]) == 1
+    assert capsys.readouterr().out.splitlines()[0].startswith("book.toml:4:")
+
+    # fixed, it passes even when strict
+    fixed = {**BOOK, "book.toml": "[book]\ntitle = 'Checked'\n", "src/SUMMARY.md": "- [Intro](intro.md)\n",
+             "src/intro.md": "# Intro\n\n```rust\n{{#include listing.rs}}\n```\n"}
+    clean = write(tmp_path / "clean", fixed)
+    assert main(["check", "--strict", str(clean)]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "0 problems" in err
+
+
+def test_a_site_that_is_strict_itself_or_does_not_build_fails_the_check(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    strict = write(tmp_path / "strict", {"openbook.toml": "strict = true\n", "index.md": "[x](missing.md)\n"})
+    assert main(["check", str(strict)]) == 1
+    assert capsys.readouterr().out == "index.md:1: broken link to missing.md\n"
+    broken = write(tmp_path / "broken", {"index.md": "---\ntitle: [unclosed\n---\n"})
+    assert main(["check", str(broken)]) == 1
+    assert "index.md: invalid front matter" in capsys.readouterr().err
+    bad_toml = write(tmp_path / "toml", {"openbook.toml": "title = \n", "index.md": "# Hi\n"})
+    assert main(["check", str(bad_toml)]) == 1
+    assert "openbook.toml: line 1" in capsys.readouterr().err
+    assert main(["check", str(tmp_path / "nothing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err

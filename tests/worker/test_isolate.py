@@ -1,0 +1,100 @@
+"""The build process and its limits, without a database: `isolate.run` on generated sites.
+
+The CPU-time limit is tested end to end, through a worker, in tests/pipeline/test_isolation.py.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from openbook.config import BuildLimits
+from openbook.errors import BuildLimitExceeded
+from openbook.fs import storage
+from openbook.render import parallel
+from openbook.siteconf import SiteConfig
+from openbook.worker import isolate
+from openbook.worker.child import BuildJob
+
+SITE = SiteConfig(root="", title="T", theme="book", base_url=None, html="escape", strict=False, params={},
+                  redirects=(), keep_deployments=20, site_file=None)
+RUNAWAY = "{{ ('ab' * 400000)|wordwrap(1)|length }}\n" * 3
+# Sixty lists of a million references each: ~480 MB, all kept.
+HOG = ("{% set ns = namespace(l=[]) %}{% for i in range(60) %}{% set ns.l = ns.l + [('a' * 999999)|list] %}"
+       "{% endfor %}{{ ns.l|length }}")
+
+
+def job(tmp_path: Path, content: dict[str, bytes]) -> BuildJob:
+    target = tmp_path / "ws" / "site" / ("c" * 64)
+    return BuildJob(content, SITE, (), "c" * 64, target, None, "site", uuid.uuid4().hex)
+
+
+async def test_a_build_within_its_limits_is_published(tmp_path: Path) -> None:
+    built = job(tmp_path, {"index.md": b"# Home\n", "guide.md": b"# Guide\n"})
+    stats, phases = await isolate.run(built, BuildLimits())
+    assert stats["pages"] == 2 and stats["written"] == stats["files"]
+    assert set(phases) == {"render", "write"}
+    assert b"Guide" in (built.target / "guide/index.html").read_bytes()
+
+
+@pytest.mark.parametrize(("template", "limits", "limit", "says"), [
+    (HOG, BuildLimits(memory_mb=256), "memory",
+     "_theme/templates/page.html: line 1: memory limit reached (BUILD_MEMORY_MB) while rendering index.md"),
+    ("{% for i in range(3) %}{{ 'x' * 999999 }}{% endfor %}", BuildLimits(max_file_mb=1), "file_size",
+     "_theme/templates/page.html: wrote 2.9 MiB for index.md, over the limit of 1.0 MiB per file"),
+    (RUNAWAY, BuildLimits(wall_s=1), "wall",
+     "_theme/templates/page.html: killed at the wall-clock limit of 1 s (BUILD_WALL_S) while rendering index.md"),
+])
+async def test_a_build_over_a_limit_fails_naming_the_template_and_the_limit(
+        tmp_path: Path, template: str, limits: BuildLimits, limit: str, says: str) -> None:
+    built = job(tmp_path, {"index.md": b"# Home\n", "_theme/templates/page.html": template.encode()})
+    with pytest.raises(BuildLimitExceeded) as err:
+        await isolate.run(built, limits)
+    assert err.value.limit == limit and err.value.message.startswith(says), err.value.message
+    assert not built.target.exists()
+    assert not storage.temp_folder(built.target, built.token).exists()
+
+
+async def test_a_deployment_over_its_total_size_fails_before_its_folder_appears(tmp_path: Path) -> None:
+    content = {"index.md": b"# Home\n", **{f"files/{i}.bin": os.urandom(400_000) for i in range(4)}}
+    built = job(tmp_path, content)
+    with pytest.raises(BuildLimitExceeded) as err:
+        await isolate.run(built, BuildLimits(max_file_mb=1, max_output_mb=1))
+    assert err.value.limit == "output_size" and "BUILD_MAX_OUTPUT_MB" in err.value.message
+    assert not built.target.exists() and list(built.target.parent.iterdir()) == []
+
+
+def _build_processes() -> set[int]:
+    """Processes running this checkout's Python (other checkouts on the machine run their own),
+    but for this one's own children (the fork server and the resource tracker stay)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if str(Path(__file__).parents[2]).encode() in cmdline and parent != os.getpid():
+                found.add(int(entry))
+    return found
+
+
+@pytest.mark.skipif(parallel.default_workers() < 2, reason="a pool needs two CPUs")
+async def test_a_killed_build_takes_its_render_processes_with_it(tmp_path: Path) -> None:
+    pages = {f"p{i:03}.md": f"# Page {i}\n".encode() for i in range(parallel.PARALLEL_MIN_PAGES)}
+    built = job(tmp_path, {"index.md": b"# Home\n", **pages, "_theme/templates/page.html": RUNAWAY.encode()})
+    before = _build_processes()
+    with pytest.raises(BuildLimitExceeded) as err:
+        await isolate.run(built, BuildLimits(wall_s=3))
+    # Render processes were each inside a page: those are named, not the waiting build process.
+    assert err.value.limit == "wall" and err.value.path == "_theme/templates/page.html"
+    assert "rendering p" in err.value.message, err.value.message
+    deadline = time.monotonic() + 10
+    while (left := _build_processes() - before) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, f"processes of the killed build still run: {left}"
