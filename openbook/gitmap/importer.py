@@ -132,29 +132,45 @@ class _Importer:
         return Imported(by_git[head].id, self.pending.objects, self.rows, outside)
 
     async def _history(self, head: GitId) -> tuple[dict[GitId, ObjectId], dict[GitId, PushedCommit]]:
-        """The known commits the new history stands on, and the new commits (pushed, parsed)."""
+        """The known commits the new history stands on, and the new commits (pushed, parsed).
+
+        One lookup for the whole history: the pushed commits reachable from
+        `head` and the parents they name, whichever the server knows.
+        """
+        parsed: dict[GitId, PushedCommit] = {}
+        boundary: set[GitId] = set()
+        stack = [head]
+        while stack:
+            gid = stack.pop()
+            if gid in parsed or gid in boundary:
+                continue
+            obj = self._pushed(gid, "commit", "history")
+            if obj is None:
+                boundary.add(gid)
+                continue
+            try:
+                parsed[gid] = parse_commit(gid, obj.payload)
+            except ObjectFormatException as exc:
+                raise PushRefused(str(exc)) from None
+            stack.extend(parsed[gid].parents)
+        rows = await self.index.rows([*parsed, *boundary], payloads=False)
         known: dict[GitId, ObjectId] = {}
         new: dict[GitId, PushedCommit] = {}
-        frontier = [head]
-        while frontier:
-            rows = await self.index.rows(frontier, payloads=False)
-            nxt: list[GitId] = []
-            for gid in frontier:
-                row = rows.get(gid)
-                if row is not None:
-                    if row.kind != "commit":
-                        raise PushRefused(f"{gid} is a {row.kind}, not a commit")
-                    known[gid] = row.ob_id
-                    continue
-                obj = self._pushed(gid, "commit", "history")
-                if obj is None:
-                    raise PushRefused(f"commit {gid} is neither in the pack nor on the server")
-                try:
-                    new[gid] = parse_commit(gid, obj.payload)
-                except ObjectFormatException as exc:
-                    raise PushRefused(str(exc)) from None
-                nxt.extend(new[gid].parents)
-            frontier = [g for g in dict.fromkeys(nxt) if g not in new and g not in known]
+        stack = [head]
+        while stack:
+            gid = stack.pop()
+            if gid in known or gid in new:
+                continue
+            row = rows.get(gid)
+            if row is not None:
+                if row.kind != "commit":
+                    raise PushRefused(f"{gid} is a {row.kind}, not a commit")
+                known[gid] = row.ob_id
+            elif gid in parsed:
+                new[gid] = parsed[gid]
+                stack.extend(new[gid].parents)
+            else:
+                raise PushRefused(f"commit {gid} is neither in the pack nor on the server")
         return known, new
 
     async def _trees(self, roots: list[tuple[GitId, str]]) -> None:
