@@ -119,6 +119,10 @@ class _Store:
                 raise KeyError(g.encode())
             self.objects[g] = GitObject("blob", data[ob])
 
+    def get_commit_graph(self) -> None:
+        """No commit-graph file: shallow fetches read parents from the commits themselves."""
+        return None
+
     def iter_unpacked_subset(self, shas: Iterable[bytes], **kwargs: Any) -> Iterator[UnpackedObject]:
         """No stored deltas to reuse: every object is sent whole."""
         return iter(())
@@ -170,8 +174,10 @@ class _Repo:
                 graph_walker.ack(sha)
             sha = next(graph_walker)
         shallow = {GitId(s.decode()) for s in graph_walker.shallow}
+        client_shallow = {GitId(s.decode()) for s in graph_walker.client_shallow}
         store = self.object_store
-        plan = store.bridge.run(store.remote.plan([GitId(w.decode()) for w in wants], haves, shallow))
+        plan = store.bridge.run(store.remote.plan([GitId(w.decode()) for w in wants], haves, shallow,
+                                                  client_shallow))
         store.set_plan(plan)
         return [(ObjectID(g.encode()), None) for g in plan.order]
 

@@ -31,7 +31,7 @@ from typing import Any
 from openbook.db import gclock
 from openbook.db.content import ContentRepository, Notifier
 from openbook.db.database import Database
-from openbook.db.gitobjects import PgGitIndex, write_rows
+from openbook.db.gitobjects import WRITE_BATCH, PgGitIndex, write_rows
 from openbook.db.objects import write_objects
 from openbook.db.previews import Preview
 from openbook.errors import AlreadyExists, Conflict, InvalidRef, NotFound, PushRefused
@@ -40,7 +40,7 @@ from openbook.gitmap.importer import Imported, import_commit
 from openbook.gitmap.objects import ZERO_ID, GitId, GitObject
 from openbook.gitmap.sendset import PackPlan, plan_pack
 from openbook.store.commits import is_ancestor
-from openbook.store.objects import EMPTY_TREE, Commit, ObjectId
+from openbook.store.objects import EMPTY_TREE, Commit, ObjectId, RawObject, decode_commit
 from openbook.store.paths import validate_branch_name
 from openbook.store.reader import Reader
 from openbook.store.source import PendingObjects
@@ -64,6 +64,10 @@ class PushOutcome:
 
     results: list[tuple[str, str | None]] = field(default_factory=list)
     removed_previews: list[Preview] = field(default_factory=list)
+
+
+def _generation(obj: RawObject) -> int:
+    return decode_commit(ObjectId(""), obj).generation if obj.kind == "commit" else 0
 
 
 def _bare_root(commit: Commit) -> bool:
@@ -117,8 +121,9 @@ class GitRemote:
         data = await self.blobs([row.ob_id])
         return GitObject("blob", data[row.ob_id]) if row.ob_id in data else None
 
-    async def plan(self, wants: Sequence[GitId], haves: Sequence[GitId], shallow: Collection[GitId]) -> PackPlan:
-        return await plan_pack(self.index, wants, haves, shallow)
+    async def plan(self, wants: Sequence[GitId], haves: Sequence[GitId], shallow: Collection[GitId],
+                   client_shallow: Collection[GitId]) -> PackPlan:
+        return await plan_pack(self.index, wants, haves, shallow, client_shallow)
 
     async def blobs(self, ob_ids: Collection[ObjectId]) -> dict[ObjectId, bytes]:
         """The bytes of OpenBook blobs (absent ids are left out)."""
@@ -198,8 +203,16 @@ class GitRemote:
                 "commits": commits}
 
     async def _store(self, imported: Imported) -> None:
+        """Objects and rows in one transaction, in statements of `WRITE_BATCH` (each under the timeout)."""
+        # Commits last, parents first: each statement's commits find their parents stored.
+        order = sorted(imported.objects.items(), key=lambda item: (item[1].kind == "commit", _generation(item[1])))
+        outside = list(imported.outside)
         async with self.content.db.transaction(self.content.scope) as tx:
-            await write_objects(tx, imported.objects)  # takes the gc fence (shared)
+            for start in range(0, len(order), WRITE_BATCH):
+                await write_objects(tx, dict(order[start:start + WRITE_BATCH]))  # takes the gc fence (shared)
+            await gclock.hold_shared(tx)
             # What the push names without sending must not have been collected since it was looked up.
-            await gclock.require_stored(tx, imported.outside, "object")
-            await write_rows(tx, imported.rows)
+            for start in range(0, len(outside), WRITE_BATCH):
+                await gclock.require_stored(tx, outside[start:start + WRITE_BATCH], "object")
+            for start in range(0, len(imported.rows), WRITE_BATCH):
+                await write_rows(tx, imported.rows[start:start + WRITE_BATCH])

@@ -125,11 +125,17 @@ async def test_clone_push_pull_and_refusals_with_the_git_cli(remote: Remote, tmp
     assert (work / "feature.md").read_text() == "feature\n" and (work / "index.md").read_text() == "# Home, edited\n"
     _, parents = await git.run(work, "log", "-1", "--format=%P")
     assert len(parents.split()) == 2
-    # The same commit keeps its git id in every clone.
-    await git.run(tmp_path, "clone", "-q", remote.url(), "again")
+    # The same commit keeps its git id in every clone, shallow ones too.
+    await git.run(tmp_path, "clone", "-q", "--depth", "1", remote.url(), "again")
     _, first = await git.run(work, "rev-parse", "HEAD")
     _, second = await git.run(tmp_path / "again", "rev-parse", "HEAD")
     assert first == second and merged["commit"]["id"] == await remote.head()
+    _, shallow_log = await git.run(tmp_path / "again", "log", "--format=%s")
+    assert len(shallow_log.splitlines()) == 1 and (tmp_path / "again/feature.md").exists()
+    await git.run(tmp_path / "again", "fetch", "-q", "--unshallow")
+    _, full_log = await git.run(tmp_path / "again", "log", "--format=%s")
+    assert full_log.splitlines()[-1] == "root" and len(full_log.splitlines()) == 6
+    await git.run(tmp_path / "again", "fsck", "--strict")
 
     # Refusals: each names its reason, and the branch stays where it was.
     before = await remote.head()
