@@ -21,6 +21,7 @@ pushed commit is served back unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -174,10 +175,21 @@ class _Importer:
         return known, new
 
     async def _trees(self, roots: list[tuple[GitId, str]]) -> None:
-        """Import the trees `roots` (id, what it is, for messages) into `self.dirs`."""
+        """Import the trees `roots` (id, what it is, for messages) into `self.dirs`.
+
+        The CPU-bound parts (checking every entry, building OpenBook's
+        directories) run in a worker thread: a push of 100,000 files must not
+        stall the event loop that serves everyone else.
+        """
+        outside = await asyncio.to_thread(self._discover, roots)
+        await self._outside(outside)
+        await asyncio.to_thread(self._build_all)
+
+    def _discover(self, roots: list[tuple[GitId, str]]) -> dict[GitId, tuple[GitKind, str]]:
+        """Parse and check every pushed tree under `roots`; what they name that the pack lacks."""
         outside: dict[GitId, tuple[GitKind, str]] = {}
         stack = [(gid, "", what) for gid, what in roots]
-        while stack:  # discover: parse and check every pushed tree, note what the server must have
+        while stack:
             gid, prefix, what = stack.pop()
             if gid in self.trees or gid in outside:
                 continue
@@ -194,7 +206,9 @@ class _Importer:
                     outside[e.id] = ("blob", path)
                 else:
                     self._pushed_blob(e.id, path)
-        await self._outside(outside)
+        return outside
+
+    def _build_all(self) -> None:
         for gid in _post_order([g for g in self.trees if g not in self.dirs], self._pushed_subtrees):
             if gid not in self.dirs:
                 self._build(gid)
