@@ -69,6 +69,9 @@ async def test_the_document_states_ranges_patterns_counts_and_types(spec: dict[s
                     assert answer["content"]["application/json"]["schema"] != {"type": "object"} or \
                         path == "/api/openapi.json", f"{method} {path} {status}"
     assert list(paths["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+    # git's smart HTTP answers pkt-lines, not JSON.
+    assert list(paths["/git/{repo}/git-receive-pack"]["post"]["responses"]["200"]["content"]) == \
+        ["application/x-git-receive-pack-result"]
 
 
 def _accepts(validate: Any, value: str) -> bool:
