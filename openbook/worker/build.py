@@ -71,6 +71,17 @@ async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, ro
     return content
 
 
+class _Clock:
+    """Seconds between laps, recorded by phase name."""
+
+    def __init__(self, phases: dict[str, float]) -> None:
+        self._phases = phases
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self._phases[phase] = now - self._last
+        self._last = now
 
 
 def _guarded(step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -97,20 +108,27 @@ async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...],
     renderer bug) and Unavailable (PostgreSQL cannot be reached: retry).
     """
     started = time.perf_counter()
+    phases: dict[str, float] = {}
+    clock = _Clock(phases)
     cache = buildcache.snapshot_path(cache_root, site.workspace_id, site.id) if cache_root is not None else None
     # The build process restores the site's cache while the commit is read.
     async with await isolate.BuildProcess.start(limits or BuildLimits(), str(site.id), cache) as process:
-        with metrics.BUILD_PHASE.labels("load").time():
-            content = await load_content(db, site.workspace_id, commit_id, site.root)
+        clock.lap("start")
+        content = await load_content(db, site.workspace_id, commit_id, site.root)
+        clock.lap("load")
         folder = storage.site_dir(storage_root, site.workspace_id, site.id)
         target = folder / commit_id
         previous = folder / previous_commit if previous_commit and previous_commit != commit_id else None
         config = await asyncio.to_thread(_guarded, compose.configure, site, content,
                                          lambda name: theme_exists(name, themes_path))
+        clock.lap("configure")
         job = BuildJob(content, config, themes_path, commit_id, target, previous, str(site.id), uuid.uuid4().hex)
-        stats, phases = await process.build(job)
+        stats, inside = await process.build(job)
+        clock.lap("build")
+    phases.update(inside)
     for phase, seconds in phases.items():
         metrics.BUILD_PHASE.labels(phase).observe(seconds)
+    stats["phases_ms"] = {phase: round(seconds * 1000) for phase, seconds in phases.items()}
     stats.setdefault("pages", 0)
     stats.setdefault("files", 0)
     stats.setdefault("bytes", 0)

@@ -57,7 +57,7 @@ async def test_the_worker_serves_deployments_and_build_phases(admin: Api, stack:
                 await asyncio.sleep(0.1)
     got = samples(text)
     assert got[("openbook_deployments_finished_total", (("status", "deployed"), ("trigger", "manual")))] == 1
-    for phase in ("load", "render", "write", "publish"):
+    for phase in ("start", "load", "configure", "build", "render", "write", "publish"):
         assert got[("openbook_build_phase_seconds_count", (("phase", phase),))] >= 1, phase
     assert got[("openbook_stream_pending", ())] == 0
     assert site["id"] not in text and admin.workspace_id not in text
