@@ -31,6 +31,11 @@ class SizedLRU(Generic[K, V]):
             self._entries.move_to_end(key)
             return found[0]
 
+    def sized(self, key: K) -> tuple[V, int] | None:
+        """(value, size) of `key`, or None; not counted as a use."""
+        with self._lock:
+            return self._entries.get(key)
+
     def pop(self, key: K) -> V | None:
         with self._lock:
             found = self._entries.pop(key, None)

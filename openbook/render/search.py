@@ -208,6 +208,8 @@ def _index_in(state: tuple[Any, ...]) -> _Index:
 
 # A site's last index (its next build usually has the same pages, a few of them
 # edited): a build takes it out of the site's cache, patches it alone, puts it back.
+# Patching compares every document, so an older copy of the same URLs serves as well
+# as the last: a patched index is left out of the cache's `changes` (megabytes for one edit).
 SEARCH_INDEX: Kind[_Index] = Kind("search index", Codec(value_out=_index_out, value_in=_index_in))
 
 
@@ -221,13 +223,14 @@ def build_index(
     """
     docs = list(docs)
     index = cache.pop(SEARCH_INDEX, None) if cache is not None else None
-    if index is not None and index.urls == tuple(d.url for d in docs):
+    patched = index is not None and index.urls == tuple(d.url for d in docs)
+    if index is not None and patched:
         index.update(docs)
     else:
         index = _Index(docs)
     files = _files(index.postings.entries(), index.rows, shard_limit)
     if cache is not None:
-        cache.put(SEARCH_INDEX, None, index, index.size())
+        cache.put(SEARCH_INDEX, None, index, index.size(), patched=patched)
     return files
 
 

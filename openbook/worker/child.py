@@ -23,8 +23,9 @@ the two. Then it receives its `BuildJob`, renders, checks every file against
 BUILD_MAX_FILE_MB and the deployment against BUILD_MAX_OUTPUT_MB, writes
 the folder, and sends the worker one message: ("ok", stats, phase seconds)
 or ("error", OpenBookError). Without a message, the exit code says what
-happened (`EXIT_*`). After an "ok" it writes what the build learnt back to
-the build cache (the worker does not wait for that) and exits.
+happened (`EXIT_*`). After an "ok" it appends what the build learnt to the
+site's snapshot (`_save`: usually tens of KB; the worker does not wait for
+it) and exits.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ CPU_GRACE_S = 5  # between SIGXCPU (the error names the template) and the kernel
 EXIT_MEMORY = 3  # MemoryError, and not even the report of it could be sent
 EXIT_POOL_KILLED = 4  # a render process was killed (the kernel: CPU hard limit, out of memory)
 BOARD_SLOT = 1024  # bytes each process writes where it is in: one pwrite, read by the worker
+COMPACT_AT = 2  # a snapshot is written whole again once what was appended reaches 1/COMPACT_AT of it
 _PR_SET_PDEATHSIG = 1
 
 
@@ -166,27 +168,61 @@ def _apply_limits(limits: BuildLimits) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
 
-def _restore(site_key: str, cache: Path | None) -> dict[str, Any]:
-    """Fill the site's render cache from its snapshot; what it cost, for the build's stats."""
+@dataclass(slots=True)
+class Kept:
+    """The site's snapshot on disk as this process knows it: what a save may append to."""
+
+    path: Path | None  # None: no build cache
+    whole: int = 0  # bytes of its whole snapshot (0: none this code can use, the next save writes one)
+    added: int = 0  # bytes of what builds appended to it since
+
+
+def _restore(site_key: str, cache: Path | None) -> tuple[dict[str, Any], Kept]:
+    """Fill the site's render cache from its snapshot; what it cost, for the build's stats, and
+    what the process knows of the snapshot. What builds learn from here on is what `_save` adds."""
     started = time.perf_counter()
-    data = buildcache.load(cache) if cache is not None else None
-    if data is None:
-        return {"restored": 0, "restore_ms": 0}
+    records = buildcache.load(cache) if cache is not None else []
+    kept = Kept(cache)
+    restored = 0
     # Restoring allocates a few hundred thousand objects that live to the end: no collection
     # should walk them, during the restore or after it (gc.freeze).
     gc.disable()
     try:
-        restored = SITE_CACHES.restore(site_key, data)
+        for i, record in enumerate(records):
+            got = SITE_CACHES.restore(site_key, record)
+            restored += got
+            if i == 0:
+                kept.whole = len(record) if got else 0
+            else:
+                kept.added += len(record)
+        SITE_CACHES.mark(site_key)
     finally:
         gc.freeze()
         gc.enable()
+    if not records:
+        return {"restored": 0, "restore_ms": 0}, kept
     return {"restored": restored, "restore_ms": round((time.perf_counter() - started) * 1000),
-            "snapshot_bytes": len(data)}
+            "snapshot_bytes": sum(map(len, records)), "records": len(records)}, kept
 
 
-def _save(site_key: str, cache: Path | None) -> None:
-    if cache is not None:
-        buildcache.save(cache, SITE_CACHES.snapshot(site_key))
+def _save(site_key: str, kept: Kept) -> None:
+    """Add what the site's builds learnt since the last save to its snapshot: appended, or the whole
+    snapshot written anew when there is none to append to or the appended records would reach
+    half of it (each record makes the next restore do work twice)."""
+    if kept.path is None:
+        return
+    if kept.whole:
+        changes = SITE_CACHES.changes(site_key)
+        if changes is None:
+            return  # nothing new was learnt
+        if (kept.added + len(changes)) * COMPACT_AT <= kept.whole and buildcache.append(kept.path, changes):
+            kept.added += len(changes)
+            SITE_CACHES.mark(site_key)
+            return
+    whole = SITE_CACHES.snapshot(site_key)
+    if buildcache.save(kept.path, whole):
+        kept.whole, kept.added = len(whole), 0
+        SITE_CACHES.mark(site_key)
 
 
 def ready() -> None:
@@ -204,7 +240,7 @@ def main(conn: Connection, site_key: str, cache: Path | None, limits: BuildLimit
         parallel.fork_from_here()
         _apply_limits(limits)
         progress.at("the build cache", "reading it")
-        restored = _restore(site_key, cache)
+        restored, kept = _restore(site_key, cache)
         try:
             job: BuildJob = conn.recv()
         except EOFError:
@@ -229,4 +265,4 @@ def main(conn: Connection, site_key: str, cache: Path | None, limits: BuildLimit
         os._exit(EXIT_MEMORY)
     conn.close()
     if message[0] == "ok":
-        _save(site_key, cache)  # after the message: the deployment does not wait for it
+        _save(site_key, kept)  # after the message: the deployment does not wait for it

@@ -130,12 +130,43 @@ def test_a_snapshot_of_other_renderer_code_or_damaged_restores_nothing(build: Bu
     SITE_CACHES.clear()
     build(BOOK, site_key="a")
     snapshot = SITE_CACHES.snapshot("a")
-    _, entries = marshal.loads(snapshot)
-    other_runtime = marshal.dumps((("another renderer",), entries))
+    _, entries, dropped = marshal.loads(snapshot)
+    other_runtime = marshal.dumps((("another renderer",), entries, dropped))
     for data in (other_runtime, snapshot[: len(snapshot) // 2], b"not a snapshot"):
         assert SiteCaches().restore("a", data) == 0
     # An entry that does not decode is left out; the others are restored.
     damaged = [(name, key, "garbage", size) if name == "parsed page" else (name, key, value, size)
                for name, key, value, size in entries]
-    kept = SiteCaches().restore("a", marshal.dumps((runtime(), damaged)))
+    kept = SiteCaches().restore("a", marshal.dumps((runtime(), damaged, [])))
     assert 0 < kept == len(entries) - sum(1 for e in entries if e[0] == "parsed page")
+
+
+def test_what_one_build_learnt_applied_over_the_older_snapshot_serves_as_the_warm_cache_would(
+        build: Build, work: Counter[str]) -> None:
+    SITE_CACHES.clear()
+    first = build(DATED, site_key="a")
+    snapshot = SITE_CACHES.snapshot("a")
+    SITE_CACHES.mark("a")
+    assert SITE_CACHES.changes("a") is None  # nothing learnt since: nothing to save
+    # A new page (new link targets, a new search index), then an edit (the index is patched).
+    added = {**DATED, "new.md": "# New\n\n[CLI](ref/cli.md)"}
+    second = build(added, site_key="a", previous=keys(first.result))
+    edited = {**added, "ref/cli.md": "# CLI\n\nNew text."}
+    third = build(edited, site_key="a", previous=keys(second.result))
+    changes = SITE_CACHES.changes("a")
+    assert changes is not None and len(changes) < len(snapshot)
+    SITE_CACHES.mark("a")
+    patched = build({**edited, "ref/cli.md": "# CLI\n\nOther text."}, site_key="a", previous=keys(third.result))
+    only_patched = SITE_CACHES.changes("a")
+    assert only_patched is not None
+    assert "search index" not in {name for name, *_ in marshal.loads(only_patched)[1]}
+    SITE_CACHES.clear()  # a new process: the older snapshot, then what the builds added to it
+    for record in (snapshot, changes, only_patched):
+        SITE_CACHES.restore("a", record)
+    work.clear()
+    again = build({**edited, "ref/cli.md": "# CLI\n\nNewer text."}, site_key="a", previous=keys(patched.result))
+    assert again.stats["parsed"] == 1
+    assert work == Counter(), "recomputed what the snapshot and the changes held"
+    SITE_CACHES.clear()
+    assert again.files == build({**edited, "ref/cli.md": "# CLI\n\nNewer text."}, site_key="b",
+                                previous=keys(patched.result)).files

@@ -122,3 +122,8 @@ async def test_what_a_build_learnt_serves_the_next_build_process(tmp_path: Path)
     # The edited page, the pages that show its title (prev/next), the shared nav and index files.
     assert stats["rendered"] < 12 and stats["linked"] > 20
     assert b"Page 7, edited" in (edited.target / "p7/index.html").read_bytes()
+    # What the second build learnt was appended to the snapshot, not written whole again.
+    again = BuildJob({**edited.content, "p8.md": b"# Page 8, edited\n"}, SITE, (), "e" * 64,
+                     first.target.with_name("e" * 64), edited.target, "site", uuid.uuid4().hex)
+    stats, _ = await run(again, BuildLimits(), cache)
+    assert stats["cache"]["records"] == 2 and stats["parsed"] == 1
