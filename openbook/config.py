@@ -94,6 +94,11 @@ class BuildLimits:
     # BUILD_MAX_FILE_MB: largest output file; BUILD_MAX_OUTPUT_MB: all files of one deployment.
     max_file_mb: int = 64
     max_output_mb: int = 4096
+    # BUILD_WARM_SITES: build processes a worker keeps waiting for their site's next build, with
+    # what it learnt in memory (0: a new process for every build); BUILD_WARM_IDLE_S: how long
+    # one waits before it exits.
+    warm_sites: int = 4
+    warm_idle_s: int = 600
 
     @property
     def max_file_bytes(self) -> int:
@@ -111,6 +116,8 @@ _BUILD_LIMITS = (
     ("BUILD_WALL_S", "wall_s", 1, 86_400),
     ("BUILD_MAX_FILE_MB", "max_file_mb", 1, 1_048_576),
     ("BUILD_MAX_OUTPUT_MB", "max_output_mb", 1, 16_777_216),
+    ("BUILD_WARM_SITES", "warm_sites", 0, 1024),
+    ("BUILD_WARM_IDLE_S", "warm_idle_s", 1, 86_400),
 )
 
 

@@ -16,8 +16,9 @@ processes would hold the fork server's lifeline open, so it would stay too).
 
 An isolated build process (`openbook.worker.child`) is single-threaded and
 was itself started by the fork server: it calls `fork_from_here`, and its
-pools fork from it directly, inheriting its limits, its signal handlers and
-what it has imported and cached, at no start-up cost.
+pools fork from it directly, inheriting its signal handlers and what it has
+imported and cached, at no start-up cost; the function it passes sets each
+pool process's own limits before the process takes any work.
 
 Work goes out in chunks of `CHUNK_PAGES`, at most `IN_FLIGHT_PER_WORKER`
 chunks per process at a time, so memory follows the pages in flight, not the
@@ -135,13 +136,16 @@ def process_context(*preload: str) -> ForkServerContext:
 
 
 _fork_here = False
+_on_start: Callable[[], None] | None = None
 
 
-def fork_from_here() -> None:
+def fork_from_here(on_start: Callable[[], None] | None = None) -> None:
     """Pools of this process fork from it: call only in a process that will have no other thread
-    when it starts a pool (the isolated build process); otherwise they come from the fork server."""
-    global _fork_here
+    when it starts a pool (the isolated build process); otherwise they come from the fork server.
+    Each pool process forked from here calls `on_start` first."""
+    global _fork_here, _on_start
     _fork_here = True
+    _on_start = on_start
 
 
 def _may_fork() -> bool:
@@ -156,6 +160,8 @@ _renderer: PageRenderer | None = None
 
 
 def _detach(builder: int) -> None:
+    if _on_start is not None:
+        _on_start()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the fork server ignores it, its children not
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # already ignored, unless another fork server runs
     threading.Thread(target=_exit_with, args=(builder,), name="openbook-exit-with-builder", daemon=True).start()

@@ -1,16 +1,20 @@
-"""The build process: one build, rendered and written under limits the operating system enforces.
+"""The build process: a site's builds, rendered and written under limits the operating system enforces.
 
 `openbook.worker.isolate` starts `main` in a new process from the fork
-server (never a fork of the threaded worker) for each build. Before it runs
-anything a site's content decides, the process
+server (never a fork of the threaded worker) for a site's build; the process
+may stay, warm, for the same site's next builds. Before it runs anything a
+site's content decides, the process
 
 - becomes the leader of its own process group, so the worker can kill it
   together with its render processes, and dies with the fork server (which
   dies with the worker);
-- sets `RLIMIT_CPU` (BUILD_CPU_S; the kernel sends SIGXCPU, then SIGKILL
-  `CPU_GRACE_S` later) and `RLIMIT_AS` (BUILD_MEMORY_MB: an allocation over
-  it fails, MemoryError). Render processes fork from it and inherit both,
-  each with its own CPU count;
+- sets `RLIMIT_AS` (BUILD_MEMORY_MB: an allocation over it fails,
+  MemoryError) and `RLIMIT_CPU`: for each build, the soft limit BUILD_CPU_S
+  beyond what the process has used so far (the kernel sends SIGXCPU; the
+  worker kills the process `CPU_GRACE_S` later), the hard limit
+  `lifetime_cpu_s` (the kernel's SIGKILL). Render processes fork from it,
+  new for each build, inherit the memory limit and get BUILD_CPU_S of their
+  own with the kernel's SIGKILL `CPU_GRACE_S` later;
 - turns SIGXCPU into BuildLimitExceeded raised where the build is, so the
   error names the template and line (`progress` says where the build is);
 - records where it is (and each render process where it is) in the build's
@@ -21,18 +25,24 @@ PostgreSQL: meanwhile it restores its site's render cache from the build
 cache on disk (`fs.buildcache`), so that reading both costs the longer of
 the two. Then it receives its `BuildJob`, renders, checks every file against
 BUILD_MAX_FILE_MB and the deployment against BUILD_MAX_OUTPUT_MB, writes
-the folder, and sends the worker one message: ("ok", stats, phase seconds)
-or ("error", OpenBookError). Without a message, the exit code says what
-happened (`EXIT_*`). After an "ok" it appends what the build learnt to the
-site's snapshot (`_save`: usually tens of KB; the worker does not wait for
-it) and exits.
+the folder, and sends the worker one message: ("ok", stats, phase seconds,
+whether it may take another build) or ("error", OpenBookError). Without a
+message, the exit code says what happened (`EXIT_*`). After an "ok" it
+appends what the build learnt to the site's snapshot (`_save`: usually a
+few KB; the worker does not wait for it) and waits for the site's next job,
+which brings only the files that changed; it exits after an error, when
+the worker closes the connection, or once it has not a whole BUILD_CPU_S
+left of its lifetime limit.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
+import functools
 import gc
+import math
 import os
 import resource
 import signal
@@ -59,6 +69,7 @@ EXIT_MEMORY = 3  # MemoryError, and not even the report of it could be sent
 EXIT_POOL_KILLED = 4  # a render process was killed (the kernel: CPU hard limit, out of memory)
 BOARD_SLOT = 1024  # bytes each process writes where it is in: one pwrite, read by the worker
 COMPACT_AT = 2  # a snapshot is written whole again once what was appended reaches 1/COMPACT_AT of it
+WARM_CPU_BUILDS = 2  # BUILD_CPU_S a warm process may use for later builds, in all: then it retires
 _PR_SET_PDEATHSIG = 1
 
 
@@ -66,7 +77,7 @@ _PR_SET_PDEATHSIG = 1
 class BuildJob:
     """Everything one build needs, sent to the build process (it opens no connection)."""
 
-    content: dict[str, bytes]  # files below the site root
+    content: dict[str, bytes]  # files below the site root (with `removed`: those changed since the last job)
     site: siteconf.SiteConfig  # as the commit configures it
     themes_path: tuple[Path, ...]
     commit_id: str
@@ -74,6 +85,9 @@ class BuildJob:
     previous: Path | None  # the previous deployment's folder: files to reuse
     site_key: str  # the site id: whose caches
     token: str  # the temp folder's suffix (`storage.temp_folder`)
+    # None: `content` is every file. Else the job goes to a process that built this site before:
+    # `content` has the files added or changed since its last job, and these paths are gone.
+    removed: tuple[str, ...] | None = None
 
 
 def render_and_write(job: BuildJob, limits: BuildLimits) -> tuple[dict[str, Any], dict[str, float]]:
@@ -156,16 +170,46 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+def lifetime_cpu_s(limits: BuildLimits) -> int:
+    """The CPU seconds of a build process in all: its first build, and the later builds it may take
+    while warm (`may_stay`). The kernel kills it at this hard limit."""
+    return limits.cpu_s * (1 + WARM_CPU_BUILDS) + CPU_GRACE_S
+
+
+def _cpu_used() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def may_stay(limits: BuildLimits) -> bool:
+    """Whether this process may take another build: a whole BUILD_CPU_S, and its grace, are left."""
+    return limits.warm_sites > 0 and _cpu_used() + limits.cpu_s + CPU_GRACE_S <= lifetime_cpu_s(limits)
+
+
 def _apply_limits(limits: BuildLimits) -> None:
+    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, lifetime_cpu_s(limits)))
+    memory = limits.memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+
+def _limit_this_build(limits: BuildLimits) -> None:
+    """SIGXCPU, raised as BuildLimitExceeded where the build is, once this build has used
+    BUILD_CPU_S from now (the worker kills the process CPU_GRACE_S later, `isolate.BuildProcess`;
+    the kernel at the lifetime limit). Render processes forked meanwhile inherit the handler."""
     def over_cpu(signum: int, frame: FrameType | None) -> None:
         path, activity = progress.where()
         raise BuildLimitExceeded(path, f"CPU time limit of {limits.cpu_s} s reached (BUILD_CPU_S) while {activity}",
                                  "cpu")
 
     signal.signal(signal.SIGXCPU, over_cpu)
+    soft = min(math.ceil(_cpu_used()) + limits.cpu_s, lifetime_cpu_s(limits))
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, lifetime_cpu_s(limits)))
+
+
+def _limit_render_process(limits: BuildLimits) -> None:
+    """A render process, new for each build, gets BUILD_CPU_S of its own and the kernel's hard kill
+    CPU_GRACE_S later (it inherited its build process's lifetime limit, which only goes down)."""
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + CPU_GRACE_S))
-    memory = limits.memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
 
 @dataclass(slots=True)
@@ -230,39 +274,75 @@ def ready() -> None:
 
 
 def main(conn: Connection, site_key: str, cache: Path | None, limits: BuildLimits, board: Path) -> None:
-    """The build process: restore the site's cache, receive the job, run it under `limits`,
-    send the worker one message, save what the build learnt, exit."""
-    message: tuple[Any, ...]
+    """The build process: restore the site's cache, then for each job it receives: run it under
+    `limits`, send the worker one message, save what the build learnt. It exits after a failed
+    build, when the worker closes the connection, or when it may not take another build."""
+    files: dict[str, bytes] = {}  # the last job's files: the next job says what changed
     try:
         os.setpgid(0, 0)
         _die_with_parent()
         progress.observe(Board(board))
-        parallel.fork_from_here()
+        parallel.fork_from_here(functools.partial(_limit_render_process, limits))
         _apply_limits(limits)
         progress.at("the build cache", "reading it")
         restored, kept = _restore(site_key, cache)
-        try:
-            job: BuildJob = conn.recv()
-        except EOFError:
-            return  # the worker gave up on this build (it could not read the commit)
-        stats, phases = render_and_write(job, limits)
-        message = ("ok", {**stats, "cache": restored}, phases)
-    except OpenBookError as exc:
-        message = ("error", exc)
-    except MemoryError:
-        path, activity = progress.where()
-        message = ("error", BuildLimitExceeded(path, f"out of memory (BUILD_MEMORY_MB={limits.memory_mb}) while "
-                                                     f"{activity}", "memory"))
-    except BrokenProcessPool:
-        os._exit(EXIT_POOL_KILLED)  # the worker reads the board: what the render processes were doing
     except Exception as exc:
-        # Not the content's fault (that is a RenderError): a bug of ours, reported as such.
-        message = ("error", InternalError(f"the renderer failed: {type(exc).__name__}: {exc}"))
-    signal.signal(signal.SIGXCPU, signal.SIG_IGN)  # reporting; the hard limit still holds
+        _send(conn, ("error", _failure(exc, limits)))
+        return
+    while True:
+        try:
+            job: BuildJob | None = conn.recv()
+        except EOFError:
+            job = None
+        if job is None:
+            return  # the worker let this process go, or gave up on its build (it could not read the commit)
+        message = _build(job, files, limits, restored)
+        restored = {"restored": 0, "restore_ms": 0, "warm": True}
+        stay = message[0] == "ok" and may_stay(limits)
+        _send(conn, (*message, stay) if message[0] == "ok" else message)
+        if message[0] != "ok":
+            return
+        _save(site_key, kept)  # after the message: the deployment does not wait for it
+        if not stay:
+            return
+
+
+def _send(conn: Connection, message: tuple[Any, ...]) -> None:
+    signal.signal(signal.SIGXCPU, signal.SIG_IGN)  # reporting and saving; the worker still watches
     try:
         conn.send(message)
     except MemoryError:
         os._exit(EXIT_MEMORY)
-    conn.close()
-    if message[0] == "ok":
-        _save(site_key, kept)  # after the message: the deployment does not wait for it
+
+
+def _build(job: BuildJob, files: dict[str, bytes], limits: BuildLimits,
+           restored: dict[str, Any]) -> tuple[Any, ...]:
+    """Run one job: ("ok", stats, phases) or ("error", OpenBookError). `files` becomes its files."""
+    if job.removed is None:
+        files.clear()
+    for path in job.removed or ():
+        files.pop(path, None)
+    files.update(job.content)
+    try:
+        _limit_this_build(limits)
+        stats, phases = render_and_write(dataclasses.replace(job, content=files, removed=None), limits)
+        return ("ok", {**stats, "cache": restored}, phases)
+    except BrokenProcessPool:
+        os._exit(EXIT_POOL_KILLED)  # the worker reads the board: what the render processes were doing
+    except Exception as exc:
+        return ("error", _failure(exc, limits))
+
+
+def _failure(exc: Exception, limits: BuildLimits) -> OpenBookError:
+    """What the worker is told of an exception that ended a build."""
+    if isinstance(exc, OpenBookError):
+        return exc
+    if isinstance(exc, MemoryError):
+        return _out_of_memory(limits)
+    # Not the content's fault (that is a RenderError): a bug of ours, reported as such.
+    return InternalError(f"the renderer failed: {type(exc).__name__}: {exc}")
+
+
+def _out_of_memory(limits: BuildLimits) -> BuildLimitExceeded:
+    path, activity = progress.where()
+    return BuildLimitExceeded(path, f"out of memory (BUILD_MEMORY_MB={limits.memory_mb}) while {activity}", "memory")

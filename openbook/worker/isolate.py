@@ -13,6 +13,19 @@ deployment's lease meanwhile, and other builds run on.
 The process starts first (`BuildProcess.start`) and restores its site's
 build cache while the worker reads the commit; `build` then hands it the job.
 
+A process whose build succeeded stays, warm, for its site's next build
+(`close` keeps up to BUILD_WARM_SITES of them, each for BUILD_WARM_IDLE_S at
+most, the least recently used going first): with what it learnt in memory
+it restores nothing, and the worker sends it only the files that changed
+since its last job. It serves one site only (the key is the site, its build
+cache and the limits), never another site or workspace. Limits hold per
+build: its CPU signal comes BUILD_CPU_S after the build's start (the
+process moves its soft limit), the worker kills it CPU_GRACE_S later
+(reading its CPU time every `_WATCH_S`), the kernel kills it at its
+lifetime limit (`child.lifetime_cpu_s`; it retires before that), and
+BUILD_WALL_S counts from the job's hand-off. A failed or killed build ends
+its process: the next one starts from the snapshot.
+
 How a build ends, and what the deployment's error says:
 
 - the build process sends ("ok", ...) or ("error", OpenBookError): the stats,
@@ -20,6 +33,8 @@ How a build ends, and what the deployment's error says:
   MemoryError and output sizes, naming the template and line); after "ok" it
   saves the site's cache and exits on its own (`_reap` joins it later);
 - it is still running at the deadline: killed, BuildLimitExceeded("wall");
+- it used BUILD_CPU_S and CPU_GRACE_S more (the signal did not stop it):
+  killed, BuildLimitExceeded("cpu");
 - it ended without a message: killed by the kernel (the CPU hard limit, the
   OOM killer) or its render process was, BuildLimitExceeded("killed"), or it
   could not even report running out of memory ("memory").
@@ -32,7 +47,9 @@ file per process, see `child.Board`).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import dataclasses
 import os
 import shutil
 import signal
@@ -53,6 +70,9 @@ from openbook.worker.child import Board, BuildJob
 
 Phases = dict[str, float]
 _EXIT_WAIT_S = 30.0  # a build process that sent its result gets this long to save its cache and exit
+_WATCH_S = 0.5  # how often the worker reads a building process's CPU time
+_TICKS = os.sysconf("SC_CLK_TCK")
+_Key = tuple[str, Path | None, BuildLimits]  # a site, its build cache, the limits: who may take a warm process
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,28 +85,46 @@ class _Finishing:
 
 
 _finishing: set[_Finishing] = set()
+_warm: dict[_Key, BuildProcess] = {}  # waiting for their site's next build, least recently used first
 
 
 class BuildProcess:
     """One build process: started before its job is known (it restores the site's build
-    cache meanwhile), given the job with `build`, killed on `close` if it has not finished."""
+    cache meanwhile), or taken warm; given the job with `build`; on `close`, kept warm after a
+    successful build, else killed if it has not finished."""
 
     def __init__(self, proc: BaseProcess, conn: Connection, limits: BuildLimits, board: Path, deadline: float,
-                 site_key: str) -> None:
+                 site_key: str, cache: Path | None) -> None:
         self._proc = proc
         self._site_key = site_key
+        self._key: _Key = (site_key, cache, limits)
         self._conn = conn
         self._limits = limits
         self._board = board
         self._deadline = deadline  # the event loop's clock
         self._done = False
         self._closed = False
+        self._stays = False  # the process may take another build (it said so with its result)
+        self._content: dict[str, bytes] | None = None  # the files of its last build, which it holds
+        self._expiry: asyncio.TimerHandle | None = None
+
+    @property
+    def warm(self) -> bool:
+        """Whether this process built its site before (it restores nothing)."""
+        return self._content is not None
 
     @classmethod
     async def start(cls, limits: BuildLimits, site_key: str, cache: Path | None) -> BuildProcess:
-        """Start a build process for site `site_key` whose build cache snapshot is `cache`.
-        Raises OSError when no process can be started."""
+        """A build process for site `site_key` whose build cache snapshot is `cache`: the site's
+        warm one, or a new one. Raises OSError when no process can be started."""
         _reap()
+        warm = _warm.pop((site_key, cache, limits), None)
+        if warm is not None:
+            warm._cancel_expiry()
+            if warm._proc.is_alive():
+                warm._done = warm._closed = warm._stays = False
+                return warm
+            await warm._stop()
         # The site's previous build may still be saving what it learnt: wait for it rather than
         # build cold (a snapshot takes a fraction of a second to write, a cold build seconds).
         for saving in [f for f in _finishing if f.site_key == site_key]:
@@ -105,7 +143,7 @@ class BuildProcess:
             raise
         finally:
             theirs.close()  # the build process holds the only other end: its exit is our EOF
-        return cls(proc, ours, limits, board, asyncio.get_running_loop().time() + limits.wall_s, site_key)
+        return cls(proc, ours, limits, board, asyncio.get_running_loop().time() + limits.wall_s, site_key, cache)
 
     async def __aenter__(self) -> BuildProcess:
         return self
@@ -119,33 +157,54 @@ class BuildProcess:
         Raises what the build met (RenderError, NotFound, PublishFailed,
         InternalError), and BuildLimitExceeded when it went over a limit.
         """
+        sent = job
+        if self._content is not None:
+            self._deadline = asyncio.get_running_loop().time() + self._limits.wall_s
+            sent = _changes(self._content, job)
+        cpu = _cpu_seconds(self._proc.pid)
         # Pickled in a thread, not on the event loop. OSError: the process is gone already
         # (killed while restoring): its end says why.
         with contextlib.suppress(OSError):
-            await asyncio.to_thread(self._conn.send, job)
-        message, timed_out = await self._outcome()
+            await asyncio.to_thread(self._conn.send, sent)
+        message, stopped = await self._outcome(cpu)
         if message is not None and message[0] == "ok":
             self._done = True
+            self._stays = message[3]
+            self._content = job.content
             return message[1], message[2]
         await self._stop()
         if message is not None:
             error: OpenBookError = message[1]
             raise error
         await asyncio.to_thread(storage.remove_temp, job.target, job.token)
-        raise _ended(self._proc, timed_out, self._limits, Board.read(self._board))
+        raise _ended(self._proc, stopped, self._limits, Board.read(self._board))
 
     async def close(self) -> None:
-        """Release the process: one that sent its result finishes saving its cache on its own
-        (reaped later, killed at its deadline); any other is killed now."""
+        """Release the process: one whose build succeeded is kept warm for its site's next build
+        (`_keep_warm`), or finishes saving its cache and exits on its own (reaped later, killed
+        at its deadline); any other is killed now."""
         if self._closed:
             return
         self._closed = True
-        if self._done:
-            self._conn.close()
-            _finishing.add(_Finishing(self._proc, self._site_key, time.monotonic() + _EXIT_WAIT_S))
+        if self._done and self._stays and self._limits.warm_sites > 0:
+            _keep_warm(self)
+        elif self._done:
+            self._retire()
         else:
             await self._stop()
+            shutil.rmtree(self._board, ignore_errors=True)
+
+    def _retire(self) -> None:
+        """Let the process go: it exits once it has saved what its last build learnt."""
+        self._cancel_expiry()
+        self._conn.close()
+        _finishing.add(_Finishing(self._proc, self._site_key, time.monotonic() + _EXIT_WAIT_S))
         shutil.rmtree(self._board, ignore_errors=True)
+
+    def _cancel_expiry(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
 
     async def _stop(self) -> None:
         self._conn.close()
@@ -153,27 +212,86 @@ class BuildProcess:
             _kill(self._proc)
         await asyncio.to_thread(self._proc.join)
 
-    async def _outcome(self) -> tuple[Any, bool]:
-        """(the build process's message or None, whether the deadline passed first)."""
+    async def _outcome(self, cpu: float | None) -> tuple[Any, str | None]:
+        """(the build process's message or None, why the worker stopped waiting: "wall" when the
+        deadline passed, "cpu" when the build used its CPU time and grace, else None). `cpu`: the
+        process's CPU seconds when the build started."""
         loop = asyncio.get_running_loop()
         conn = self._conn
         readable = asyncio.Event()
         loop.add_reader(conn.fileno(), readable.set)  # a message, or EOF when the process is gone
+        # One second more than the process's own signal can need: its soft limit is rounded up.
+        most = self._limits.cpu_s + child.CPU_GRACE_S + 1
         try:
-            await asyncio.wait_for(readable.wait(), max(0.0, self._deadline - loop.time()))
-        except TimeoutError:
-            return None, True
+            while not readable.is_set():
+                left = self._deadline - loop.time()
+                if left <= 0:
+                    return None, "wall"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(readable.wait(), min(left, _WATCH_S))
+                used = _cpu_seconds(self._proc.pid)
+                if not readable.is_set() and cpu is not None and used is not None and used - cpu > most:
+                    _kill(self._proc)
+                    await asyncio.to_thread(self._proc.join)
+                    return None, "cpu"
         finally:
             loop.remove_reader(conn.fileno())
         receiving = asyncio.ensure_future(asyncio.to_thread(_receive, conn))
         try:
-            # A message is sent whole right before the process saves and exits; one stuck
-            # halfway is killed, which ends the read with EOF.
-            return await asyncio.wait_for(asyncio.shield(receiving), max(0.0, self._deadline - loop.time())), False
+            # A message is sent whole right after the build; one stuck halfway is killed, which
+            # ends the read with EOF.
+            return await asyncio.wait_for(asyncio.shield(receiving), max(0.0, self._deadline - loop.time())), None
         except TimeoutError:
             _kill(self._proc)
             await receiving
-            return None, True
+            return None, "wall"
+
+
+def _changes(held: dict[str, bytes], job: BuildJob) -> BuildJob:
+    """`job` for a process that holds `held` (its last job's files): only what changed."""
+    changed = {path: data for path, data in job.content.items()
+               if (old := held.get(path)) is not data and old != data}
+    return dataclasses.replace(job, content=changed, removed=tuple(p for p in held if p not in job.content))
+
+
+def _keep_warm(process: BuildProcess) -> None:
+    """Keep `process` for its site's next build (a warm one kept before for the same site goes),
+    within BUILD_WARM_SITES (the least recently used go first), for BUILD_WARM_IDLE_S at most."""
+    limits = process._limits
+    replaced = _warm.pop(process._key, None)
+    if replaced is not None:
+        replaced._retire()
+    _warm[process._key] = process
+    process._expiry = asyncio.get_running_loop().call_later(limits.warm_idle_s, _expire, process)
+    while len(_warm) > limits.warm_sites:
+        _warm.pop(next(iter(_warm)))._retire()
+
+
+def _expire(process: BuildProcess) -> None:
+    key = process._key
+    if _warm.get(key) is process:
+        del _warm[key]
+        process._retire()
+
+
+def retire_warm() -> None:
+    """Let every warm build process go (the worker stops; tests)."""
+    while _warm:
+        _warm.pop(next(iter(_warm)))._retire()
+
+
+# At exit multiprocessing joins this process's children: warm ones must be let go first
+# (exit functions run last registered first, and multiprocessing registered its own on import).
+atexit.register(retire_warm)
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """The CPU time process `pid` has used (not its children), or None when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def prepare() -> None:
@@ -212,13 +330,18 @@ def _kill(proc: BaseProcess) -> None:
             proc.kill()
 
 
-def _ended(proc: BaseProcess, timed_out: bool, limits: BuildLimits, board: dict[int, tuple[str, str]]) -> OpenBookError:
-    """The error of a build process that ended without a message."""
+def _ended(proc: BaseProcess, stopped: str | None, limits: BuildLimits,
+           board: dict[int, tuple[str, str]]) -> OpenBookError:
+    """The error of a build process that ended without a message (`stopped`: why the worker
+    killed it, see `BuildProcess._outcome`)."""
     code = proc.exitcode
     path, doing = _doing(board, proc.pid)
-    if timed_out:
+    if stopped == "wall":
         return BuildLimitExceeded(path, f"killed at the wall-clock limit of {limits.wall_s} s (BUILD_WALL_S) while "
                                         f"{doing}", "wall")
+    if stopped == "cpu":
+        return BuildLimitExceeded(path, f"killed {child.CPU_GRACE_S} s after the CPU time limit of {limits.cpu_s} s "
+                                        f"(BUILD_CPU_S) while {doing}", "cpu")
     if code == child.EXIT_MEMORY:
         return BuildLimitExceeded(path, f"out of memory (BUILD_MEMORY_MB={limits.memory_mb}) while {doing}", "memory")
     if code == child.EXIT_POOL_KILLED or code in (-signal.SIGKILL, -signal.SIGXCPU):

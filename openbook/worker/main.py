@@ -108,6 +108,7 @@ async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
         await consumer.run(burst)
         log.info("worker stopping", extra={"processed": consumer.processed})
     finally:
+        isolate.retire_warm()
         if metrics_site is not None:
             await metrics_site.cleanup()
         for task in (relay_task, webhook_task):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,12 @@ RUNAWAY = "{{ ('ab' * 400000)|wordwrap(1)|length }}\n" * 3
 # Sixty lists of a million references each: ~480 MB, all kept.
 HOG = ("{% set ns = namespace(l=[]) %}{% for i in range(60) %}{% set ns.l = ns.l + [('a' * 999999)|list] %}"
        "{% endfor %}{{ ns.l|length }}")
+
+
+@pytest.fixture(autouse=True)
+def no_warm_processes_across_tests() -> Iterator[None]:
+    yield
+    isolate.retire_warm()
 
 
 def job(tmp_path: Path, content: dict[str, bytes]) -> BuildJob:
@@ -110,14 +117,15 @@ async def test_what_a_build_learnt_serves_the_next_build_process(tmp_path: Path)
     pages = {f"p{i}.md": f"# Page {i}\n\nSee [the next](p{i + 1}.md).\n".encode() for i in range(30)}
     cache = tmp_path / "cache" / "ws" / "site.snapshot"
     first = job(tmp_path, {"index.md": b"# Home\n", **pages})
-    stats, _ = await run(first, BuildLimits(), cache)
+    cold = BuildLimits(warm_sites=0)  # a new process for every build: each restores the snapshot
+    stats, _ = await run(first, cold, cache)
     assert stats["parsed"] == 31 and stats["cache"]["restored"] == 0
     # The snapshot is written after the result was sent (the deployment does not wait for it);
     # the site's next build process waits for it rather than start cold.
     edited = job(tmp_path, {**first.content, "p7.md": b"# Page 7, edited\n"})
     edited = BuildJob(edited.content, SITE, (), "d" * 64, first.target.with_name("d" * 64), first.target,
                       "site", uuid.uuid4().hex)
-    stats, _ = await run(edited, BuildLimits(), cache)
+    stats, _ = await run(edited, cold, cache)
     assert stats["cache"]["restored"] > 31 and stats["parsed"] == 1
     # The edited page, the pages that show its title (prev/next), the shared nav and index files.
     assert stats["rendered"] < 12 and stats["linked"] > 20
@@ -125,5 +133,36 @@ async def test_what_a_build_learnt_serves_the_next_build_process(tmp_path: Path)
     # What the second build learnt was appended to the snapshot, not written whole again.
     again = BuildJob({**edited.content, "p8.md": b"# Page 8, edited\n"}, SITE, (), "e" * 64,
                      first.target.with_name("e" * 64), edited.target, "site", uuid.uuid4().hex)
-    stats, _ = await run(again, BuildLimits(), cache)
+    stats, _ = await run(again, cold, cache)
     assert stats["cache"]["records"] == 2 and stats["parsed"] == 1
+
+
+def _edit(built: BuildJob, n: int, files: dict[str, bytes]) -> BuildJob:
+    """The next commit of `built`'s site: `files` changed (None: removed), built over `built`."""
+    commit = f"{n:064x}"
+    content = {p: d for p, d in {**built.content, **files}.items() if d}
+    return BuildJob(content, SITE, (), commit, built.target.with_name(commit), built.target, "site",
+                    uuid.uuid4().hex)
+
+
+async def test_a_warm_build_process_takes_its_sites_next_build_within_the_same_limits(tmp_path: Path) -> None:
+    limits = BuildLimits(cpu_s=2)
+    cache = tmp_path / "cache" / "ws" / "site.snapshot"
+    first = job(tmp_path, {"index.md": b"# Home\n", **{f"p{i}.md": f"# Page {i}\n".encode() for i in range(20)}})
+    stats, _ = await run(first, limits, cache)
+    assert "warm" not in stats["cache"]
+    # The same process: nothing to restore, only the changed and removed files sent.
+    second = _edit(first, 2, {"p3.md": b"# Page 3, edited\n", "p4.md": b""})
+    stats, _ = await run(second, limits, cache)
+    assert stats["cache"]["warm"] and stats["parsed"] == 1 and stats["pages"] == 20
+    assert b"Page 3, edited" in (second.target / "p3/index.html").read_bytes()
+    assert not (second.target / "p4").exists()
+    # Its CPU limit counts from each build's start, not from the process's: a runaway
+    # template in a later build stops at BUILD_CPU_S, and the process goes with it.
+    runaway = _edit(second, 3, {"_theme/templates/page.html": RUNAWAY.encode()})
+    with pytest.raises(BuildLimitExceeded) as err:
+        await run(runaway, limits, cache)
+    assert err.value.limit == "cpu" and "CPU time limit of 2 s" in err.value.message, err.value.message
+    # The next build starts a new process, from the snapshot the warm one added to.
+    stats, _ = await run(_edit(second, 4, {"p5.md": b"# Page 5, edited\n"}), limits, cache)
+    assert "warm" not in stats["cache"] and stats["cache"]["records"] == 2 and stats["parsed"] == 1
