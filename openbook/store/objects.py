@@ -169,8 +169,8 @@ def decode_node(oid: ObjectId, obj: RawObject) -> Node:
 _ROW_CUT = b'],["'
 _LEAF_OPEN = b'[["'
 _LEAF_CLOSE = b"]]"
-# `],["` ends a string only when a name ends in `],[`; the byte after that
-# closing quote is then one of these (JSON allows nothing else there).
+# `],["` lies in a string only as a name ending in `],[` and its closing quote; JSON
+# allows only these bytes after a closing quote (a name starting with one is caught too).
 _CUT_IN_NAME = re.compile(rb'\],\["[,\]:}\s]')
 
 
@@ -178,14 +178,14 @@ def leaf_rows(obj: RawObject) -> frozenset[bytes] | None:
     """A ``tree`` payload cut into its rows' bytes without parsing it; None if it cannot be cut safely.
 
     The payload is cut at ``],["``, which JSON writes between two rows and
-    otherwise only where a name ends in ``],[`` (a ``"`` inside a string is
-    escaped, so in a string ``["`` can only be followed by the string's end);
-    a payload with such a name, or not framed like ours (``[["`` ... ``]]``),
-    gives None. Equal bytes are equal entries and a leaf names each entry
-    once, so the entries that differ between two leaves lie in the rows only
-    one of them has, and only those need decoding (`decode_leaf_rows`): the
-    rest of a large folder's leaves is compared without building an entry per
-    file. The empty leaf has no rows.
+    otherwise only where a name ends in ``],[``: inside a string every ``"``
+    is escaped, so ``["`` occurs there only as a last ``[`` and the closing
+    quote. A payload where a cut may fall inside a name, or not framed like
+    ours (``[["`` ... ``]]``), gives None. Equal bytes are equal entries and
+    a leaf names each entry once, so the entries that differ between two
+    leaves lie in the rows only one of them has, and only those need decoding
+    (`decode_leaf_rows`): the rest of a large folder's leaves is compared
+    without building an entry per file. The empty leaf has no rows.
     """
     p = obj.payload
     if obj.kind != "tree":
