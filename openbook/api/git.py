@@ -27,7 +27,7 @@ from dulwich.protocol import Protocol
 from openbook.api import openapi
 from openbook.api.auth import Permission, Principal, decode_token
 from openbook.api.deployments import sender, unlink_previews
-from openbook.api.gitserver import Bridge, PushLimits, ReceivePack, UploadPack, backend
+from openbook.api.gitserver import Bridge, PushLimits, ReceivePack, SidebandProtocol, UploadPack, backend
 from openbook.api.keys import DATABASE, SETTINGS
 from openbook.db.gitremote import GitRemote
 from openbook.db.workspaces import workspace_by_slug, workspace_exists
@@ -63,11 +63,11 @@ async def _open(request: web.Request, permission: Permission) -> tuple[GitRemote
     jwt = request.app[SETTINGS].jwt
     assert jwt is not None
     who = decode_token(_token(request), jwt)
-    if not await workspace_exists(db, who.workspace_id):
-        raise Unauthorized("invalid token: unknown workspace")
     slug = request.match_info["repo"].removesuffix(".git")
     workspace: uuid.UUID | None = await workspace_by_slug(db, slug)
     if workspace != who.workspace_id:
+        if not await workspace_exists(db, who.workspace_id):
+            raise Unauthorized("invalid token: unknown workspace")
         raise NotFound(f"no repository {slug!r}", {"repository": slug})
     if permission not in who.permissions():
         raise Forbidden(f"git {'push' if permission == 'write' else 'fetch'} needs the"
@@ -139,8 +139,8 @@ async def upload_pack(request: web.Request) -> web.StreamResponse:
     bridge = Bridge(asyncio.get_running_loop())
     response = web.StreamResponse(headers={**NO_CACHE, "Content-Type": "application/x-git-upload-pack-result"})
     streamer = _Streamer(request, response, bridge)
-    handler = UploadPack(backend(remote, refs, bridge), ["/"], Protocol(io.BytesIO(body).read, streamer.write),
-                         stateless_rpc=True)
+    handler = UploadPack(backend(remote, refs, bridge), ["/"],
+                         SidebandProtocol(io.BytesIO(body).read, streamer.write), stateless_rpc=True)
     try:
         await asyncio.to_thread(handler.handle)
     except (GitProtocolError, HangupException) as exc:
@@ -157,10 +157,10 @@ async def receive_pack(request: web.Request) -> web.Response:
     remote, who = await _open(request, "write")
     settings = request.app[SETTINGS]
     body = io.BytesIO(await _body(request, settings.git_max_pack_bytes))
-    refs = await remote.refs()
     out = io.BytesIO()
     limits = PushLimits(settings.max_body_bytes, settings.git_max_inflated_bytes)
-    handler = ReceivePack(backend(remote, refs, Bridge(asyncio.get_running_loop())), ["/"],
+    # No refs: a stateless push advertises nothing, and each ref is checked against the branch itself.
+    handler = ReceivePack(backend(remote, {}, Bridge(asyncio.get_running_loop())), ["/"],
                           Protocol(body.read, out.write), body_rest=body.read, actor=who.sub, limits=limits)
     try:
         await asyncio.to_thread(handler.handle)

@@ -30,6 +30,8 @@ from dulwich.protocol import (
     CAPABILITY_ATOMIC,
     CAPABILITY_FILTER,
     CAPABILITY_INCLUDE_TAG,
+    CAPABILITY_SIDE_BAND_64K,
+    SIDE_BAND_CHANNEL_DATA,
     Protocol,
 )
 from dulwich.refs import Ref
@@ -117,6 +119,10 @@ class _Store:
                 raise KeyError(g.encode())
             self.objects[g] = GitObject("blob", data[ob])
 
+    def get_commit_graph(self) -> None:
+        """No commit-graph file: shallow fetches read parents from the commits themselves."""
+        return None
+
     def iter_unpacked_subset(self, shas: Iterable[bytes], **kwargs: Any) -> Iterator[UnpackedObject]:
         """No stored deltas to reuse: every object is sent whole."""
         return iter(())
@@ -168,8 +174,10 @@ class _Repo:
                 graph_walker.ack(sha)
             sha = next(graph_walker)
         shallow = {GitId(s.decode()) for s in graph_walker.shallow}
+        client_shallow = {GitId(s.decode()) for s in graph_walker.client_shallow}
         store = self.object_store
-        plan = store.bridge.run(store.remote.plan([GitId(w.decode()) for w in wants], haves, shallow))
+        plan = store.bridge.run(store.remote.plan([GitId(w.decode()) for w in wants], haves, shallow,
+                                                  client_shallow))
         store.set_plan(plan)
         return [(ObjectID(g.encode()), None) for g in plan.order]
 
@@ -182,11 +190,56 @@ class _Backend(Backend):
         return self.repo  # type: ignore[return-value]  # the protocol's PackBasedObjectStore is duck-typed
 
 
+class SidebandProtocol(Protocol):
+    """A Protocol that gathers pack data into full side-band packets.
+
+    dulwich hands the pack over a few bytes at a time (an object's header,
+    then its compressed bytes) and would send each piece as its own
+    pkt-line; gathered, a 5,000-file pack is ~50 packets instead of ~15,000,
+    less work for the server and for the client reading them.
+    """
+
+    PACKET = 65515  # the largest side-band payload of a pkt-line
+
+    def __init__(self, read: Callable[[int], bytes], write: Callable[[bytes], None]) -> None:
+        super().__init__(read, write)
+        self._pack = bytearray()
+        self._channel = 0
+
+    def gather(self, channel: int) -> Callable[[bytes], None]:
+        self._channel = channel
+
+        def write(data: bytes) -> None:
+            self._pack += data
+            if len(self._pack) >= self.PACKET:
+                self._send_pack(full_only=True)
+
+        return write
+
+    def _send_pack(self, full_only: bool = False) -> None:
+        end = len(self._pack) - len(self._pack) % self.PACKET if full_only else len(self._pack)
+        for start in range(0, end, self.PACKET):
+            super().write_pkt_line(bytes([self._channel]) + self._pack[start:start + self.PACKET])
+        del self._pack[:end]
+
+    def write_pkt_line(self, line: bytes | None) -> None:
+        if self._pack:
+            self._send_pack()
+        super().write_pkt_line(line)
+
+
 class UploadPack(UploadPackHandler):
     """upload-pack without tags or partial-clone filters (OpenBook keeps neither)."""
 
+    proto: SidebandProtocol
+
     def capabilities(self) -> list[bytes]:
         return [c for c in super().capabilities() if c not in (CAPABILITY_FILTER, CAPABILITY_INCLUDE_TAG)]
+
+    def _start_pack_send_phase(self) -> None:
+        super()._start_pack_send_phase()
+        if self.has_capability(CAPABILITY_SIDE_BAND_64K):
+            self.write_pack_data = self.proto.gather(SIDE_BAND_CHANNEL_DATA)
 
 
 def _status(message: str) -> bytes:

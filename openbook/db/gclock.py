@@ -81,6 +81,11 @@ async def hold_exclusive(tx: Tx) -> None:
     await tx.execute("SELECT pg_advisory_xact_lock($1, $2)", *lock_key(tx.workspace_id))
 
 
+async def require_stored(tx: Tx, ids: Collection[str], what: str) -> None:
+    """NotFound unless every object among `ids` is stored; call it with the fence held."""
+    await _require_stored(tx, ids, what)
+
+
 async def _require_stored(tx: Tx, ids: Collection[str], what: str) -> None:
     # A statement after the lock: in READ COMMITTED it sees every sweep committed before us.
     found = await tx.fetch(BY_HASHES.format(columns="o.hash"),

@@ -1,12 +1,12 @@
 """The `git_objects` table: `GitIndex` over PostgreSQL, and idempotent row writes.
 
-Rows never change once written (a git id names fixed bytes, and what it
-stands for is a function of them), so the process keeps recently read ones
-in bounded LRUs keyed by workspace: a fetch rereads the trees of the commits
-it compares, an export the git ids of the files beside the one that changed.
-A row is removed only with the OpenBook object it stands for (`openbook gc`,
-by cascade); a cached row of such an object only ever names an object the
-client already has or that nothing reaches any more.
+The bytes of a tree or commit row never change (a git id names them), so
+reads that ask for them go through a bounded process-wide LRU keyed by
+workspace: a fetch rereads the trees of the commits it compares. Whether a
+row *exists* is not cached: `openbook gc` (another process) deletes the rows
+of what it collects, and an import or export that believed a row still there
+would record a tree that names a collected object, or skip the row a fetch
+then needs.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from openbook.store.objects import ObjectId
 
 WRITE_BATCH = 5000
 READ_BATCH = 20_000
-ROWS_CACHE_BYTES = 64 * 1024 * 1024
-CANONICAL_CACHE_ENTRIES = 400_000
+PAYLOAD_CACHE_BYTES = 64 * 1024 * 1024
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -57,8 +56,7 @@ class _Lru(Generic[K, V]):
             self._used -= w
 
 
-_ROWS: _Lru[tuple[uuid.UUID, GitId], GitRow] = _Lru(ROWS_CACHE_BYTES)
-_CANONICAL: _Lru[tuple[uuid.UUID, ObjectId], GitId] = _Lru(CANONICAL_CACHE_ENTRIES)
+_PAYLOADS: _Lru[tuple[uuid.UUID, GitId], GitRow] = _Lru(PAYLOAD_CACHE_BYTES)
 
 
 def _row(r: Row, payloads: bool) -> GitRow:
@@ -85,7 +83,7 @@ class PgGitIndex:
         found: dict[GitId, GitRow] = {}
         missing: list[GitId] = []
         for gid in ids:
-            row = _ROWS.get((self._workspace_id, gid))
+            row = _PAYLOADS.get((self._workspace_id, gid)) if payloads else None
             if row is None:
                 missing.append(gid)
             else:
@@ -100,28 +98,19 @@ class PgGitIndex:
             for r in rows:
                 row = _row(r, payloads)
                 found[row.git_id] = row
-                if payloads or row.kind == "blob":
-                    _ROWS.put((self._workspace_id, row.git_id), row, 200 + len(row.payload or b""))
+                if row.payload is not None:
+                    _PAYLOADS.put((self._workspace_id, row.git_id), row, 200 + len(row.payload))
         return found
 
     async def canonical(self, ob_ids: Collection[ObjectId]) -> Mapping[ObjectId, GitId]:
         found: dict[ObjectId, GitId] = {}
-        missing: list[str] = []
-        for oid in ob_ids:
-            gid = _CANONICAL.get((self._workspace_id, oid))
-            if gid is None:
-                missing.append(oid)
-            else:
-                found[oid] = gid
-        for start in range(0, len(missing), READ_BATCH):
+        ids = list(ob_ids)
+        for start in range(0, len(ids), READ_BATCH):
             async with self._db.transaction(self._scope, readonly=True) as tx:
                 rows = await tx.fetch("SELECT ob_id, git_id FROM git_objects"
                                       " WHERE workspace_id = $1 AND ob_id = ANY($2::text[]) AND canonical",
-                                      self._workspace_id, missing[start:start + READ_BATCH])
-            for r in rows:
-                oid, gid = ObjectId(r["ob_id"]), GitId(bytes(r["git_id"]).hex())
-                found[oid] = gid
-                _CANONICAL.put((self._workspace_id, oid), gid)
+                                      self._workspace_id, ids[start:start + READ_BATCH])
+            found.update((ObjectId(r["ob_id"]), GitId(bytes(r["git_id"]).hex())) for r in rows)
         return found
 
     async def record(self, rows: list[GitRow]) -> None:

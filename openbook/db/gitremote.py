@@ -12,6 +12,11 @@ demand, `openbook.gitmap.export`). A push updates each ref on its own:
    (`branch.pushed`, `via: git`) and what a head move sets off (deploy on
    push, previews, webhooks: `ContentRepository.advance`).
 
+A workspace's `main` starts at a bare root commit (no parents, no files); a
+branch still there is not shown to git, so a new workspace clones as an empty
+repository and an existing history can be pushed into it (as a new branch,
+which replaces the bare root).
+
 A refused ref changes nothing: before step 3 nothing is written, and what
 step 3 wrote is unreachable if step 4 loses its race (`openbook gc` takes it).
 """
@@ -21,10 +26,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from openbook.db import gclock
 from openbook.db.content import ContentRepository, Notifier
 from openbook.db.database import Database
-from openbook.db.gitobjects import PgGitIndex, write_rows
+from openbook.db.gitobjects import WRITE_BATCH, PgGitIndex, write_rows
 from openbook.db.objects import write_objects
 from openbook.db.previews import Preview
 from openbook.errors import AlreadyExists, Conflict, InvalidRef, NotFound, PushRefused
@@ -33,8 +40,9 @@ from openbook.gitmap.importer import Imported, import_commit
 from openbook.gitmap.objects import ZERO_ID, GitId, GitObject
 from openbook.gitmap.sendset import PackPlan, plan_pack
 from openbook.store.commits import is_ancestor
-from openbook.store.objects import ObjectId
+from openbook.store.objects import EMPTY_TREE, Commit, ObjectId, RawObject, decode_commit
 from openbook.store.paths import validate_branch_name
+from openbook.store.reader import Reader
 from openbook.store.source import PendingObjects
 
 BRANCH_PREFIX = "refs/heads/"
@@ -58,6 +66,14 @@ class PushOutcome:
     removed_previews: list[Preview] = field(default_factory=list)
 
 
+def _generation(obj: RawObject) -> int:
+    return decode_commit(ObjectId(""), obj).generation if obj.kind == "commit" else 0
+
+
+def _bare_root(commit: Commit) -> bool:
+    return not commit.parents and commit.tree == EMPTY_TREE
+
+
 def branch_of(ref: str) -> str:
     """The branch a pushed ref names; PushRefused for anything but a valid `refs/heads/<name>`."""
     if not ref.startswith(BRANCH_PREFIX):
@@ -77,11 +93,18 @@ class GitRemote:
         self.index = PgGitIndex(db, workspace_id)
 
     async def refs(self) -> dict[str, GitId]:
-        """Branch name → git id of its head, exporting heads that are new since the last call."""
+        """Branch name → git id of its head, exporting heads that are new since the last call.
+
+        A branch still at a bare root (no parents, no files: how every
+        workspace's `main` starts) is left out, so a new workspace looks like
+        an empty repository and any history can be pushed into it.
+        """
         branches = await self.content.branches()
-        export = await export_commits(self.src, self.index, [ObjectId(b.head) for b in branches])
+        heads = await Reader(self.src).commits([ObjectId(b.head) for b in branches])
+        shown = [b for b, c in zip(branches, heads, strict=True) if not _bare_root(c)]
+        export = await export_commits(self.src, self.index, [ObjectId(b.head) for b in shown])
         await self.index.record(export.rows)
-        return {b.name: export.ids[ObjectId(b.head)] for b in branches}
+        return {b.name: export.ids[ObjectId(b.head)] for b in shown}
 
     async def commits_known(self, ids: Collection[GitId]) -> set[GitId]:
         """The ids among `ids` that are commits of this workspace."""
@@ -98,8 +121,9 @@ class GitRemote:
         data = await self.blobs([row.ob_id])
         return GitObject("blob", data[row.ob_id]) if row.ob_id in data else None
 
-    async def plan(self, wants: Sequence[GitId], haves: Sequence[GitId], shallow: Collection[GitId]) -> PackPlan:
-        return await plan_pack(self.index, wants, haves, shallow)
+    async def plan(self, wants: Sequence[GitId], haves: Sequence[GitId], shallow: Collection[GitId],
+                   client_shallow: Collection[GitId]) -> PackPlan:
+        return await plan_pack(self.index, wants, haves, shallow, client_shallow)
 
     async def blobs(self, ob_ids: Collection[ObjectId]) -> dict[ObjectId, bytes]:
         """The bytes of OpenBook blobs (absent ids are left out)."""
@@ -142,9 +166,16 @@ class GitRemote:
                 raise PushRefused(exc.message if type(exc) is Conflict else FETCH_FIRST) from None
             return
         imported = await import_commit(self.src, self.index, pushed, update.new, max_file_bytes)
-        if update.old == ZERO_ID:
-            if head is not None:
+        if update.old == ZERO_ID and head is not None:
+            if not _bare_root(await self.content.load_commit(head)):
                 raise PushRefused(f"branch {name!r} already exists: fetch first")
+            # Not shown to git (see `refs`): nothing to lose, the pushed history replaces it.
+            await self._store(imported)
+            if not await self.content.advance(name, head, imported.commit, "branch.pushed", actor,
+                                              self._details(head, imported, update)):
+                raise PushRefused(FETCH_FIRST)
+            return
+        if update.old == ZERO_ID:
             await self._store(imported)
             try:
                 await self.content.create_branch(name, imported.commit, actor)
@@ -161,13 +192,27 @@ class GitRemote:
             raise PushRefused("non-fast-forward: OpenBook never rewrites a branch's history, --force or not"
                               " (git pull, then push again; or push to a new branch)")
         await self._store(imported)
-        commits = sum(1 for r in imported.rows if r.kind == "commit")
-        details = {"before": head, "after": imported.commit, "git_before": update.old, "git_after": update.new,
-                   "commits": commits}
-        if not await self.content.advance(name, head, imported.commit, "branch.pushed", actor, details):
+        if not await self.content.advance(name, head, imported.commit, "branch.pushed", actor,
+                                          self._details(head, imported, update)):
             raise PushRefused(FETCH_FIRST)
 
+    @staticmethod
+    def _details(head: ObjectId, imported: Imported, update: RefUpdate) -> dict[str, Any]:
+        commits = sum(1 for r in imported.rows if r.kind == "commit")
+        return {"before": head, "after": imported.commit, "git_before": update.old, "git_after": update.new,
+                "commits": commits}
+
     async def _store(self, imported: Imported) -> None:
+        """Objects and rows in one transaction, in statements of `WRITE_BATCH` (each under the timeout)."""
+        # Commits last, parents first: each statement's commits find their parents stored.
+        order = sorted(imported.objects.items(), key=lambda item: (item[1].kind == "commit", _generation(item[1])))
+        outside = list(imported.outside)
         async with self.content.db.transaction(self.content.scope) as tx:
-            await write_objects(tx, imported.objects)
-            await write_rows(tx, imported.rows)
+            for start in range(0, len(order), WRITE_BATCH):
+                await write_objects(tx, dict(order[start:start + WRITE_BATCH]))  # takes the gc fence (shared)
+            await gclock.hold_shared(tx)
+            # What the push names without sending must not have been collected since it was looked up.
+            for start in range(0, len(outside), WRITE_BATCH):
+                await gclock.require_stored(tx, outside[start:start + WRITE_BATCH], "object")
+            for start in range(0, len(imported.rows), WRITE_BATCH):
+                await write_rows(tx, imported.rows[start:start + WRITE_BATCH])

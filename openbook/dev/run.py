@@ -175,12 +175,14 @@ OpenBook is running.
   site   http://127.0.0.1:{site_port}/   (the live deployment, {stats.get('pages', '?')} pages)
   API    {api}   (see docs/api.md)
   token  {token}
+  git    git clone http://demo:{token}@127.0.0.1:{port}/git/{workspace["slug"]}.git
   files  {live}
   logs   {data}/api.log, {data}/worker.log
 The site redeploys itself on every push (deploy on push): edit a page under
 {examples} and run
   openbook push {examples} --branch main --api {api} --token <token above>
-then reload the site. Other branches get previews (docs/gitops.md).
+then reload the site, or commit and `git push` in the clone above (docs/git.md).
+Other branches get previews (docs/gitops.md).
 Try:  curl -H "Authorization: Bearer $TOKEN" {api}/api/branches
 Ctrl-C stops everything.""", flush=True)
         web.run_app(static_app(lambda: live if live.exists() else None), host="127.0.0.1", port=site_port,

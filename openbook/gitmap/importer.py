@@ -21,6 +21,7 @@ pushed commit is served back unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -59,6 +60,8 @@ class Imported:
     commit: ObjectId
     objects: dict[ObjectId, RawObject]
     rows: list[GitRow]
+    outside: frozenset[ObjectId]
+    """Stored objects the new ones name without holding (to check under the gc fence when writing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +104,7 @@ class _Importer:
         self.dirs: dict[GitId, _Dir] = {}
         self.blobs: dict[GitId, tuple[ObjectId, int]] = {}
         self.trees: dict[GitId, list[GitEntry]] = {}  # pushed trees, parsed, in discovery order
+        self.outside: set[ObjectId] = set()
 
     def _pushed(self, gid: GitId, kind: GitKind, what: str) -> GitObject | None:
         obj = self.pushed.get(gid)
@@ -125,39 +129,67 @@ class _Importer:
             self.rows.append(GitRow(gid, "commit", commit.id, True, generation=commit.generation,
                                     payload=obj.payload))
         await self._check_unique_commits({by_git[g].id: g for g in new})
-        return Imported(by_git[head].id, self.pending.objects, self.rows)
+        outside = frozenset(self.outside - self.pending.objects.keys())
+        return Imported(by_git[head].id, self.pending.objects, self.rows, outside)
 
     async def _history(self, head: GitId) -> tuple[dict[GitId, ObjectId], dict[GitId, PushedCommit]]:
-        """The known commits the new history stands on, and the new commits (pushed, parsed)."""
+        """The known commits the new history stands on, and the new commits (pushed, parsed).
+
+        One lookup for the whole history: the pushed commits reachable from
+        `head` and the parents they name, whichever the server knows.
+        """
+        parsed: dict[GitId, PushedCommit] = {}
+        boundary: set[GitId] = set()
+        stack = [head]
+        while stack:
+            gid = stack.pop()
+            if gid in parsed or gid in boundary:
+                continue
+            obj = self._pushed(gid, "commit", "history")
+            if obj is None:
+                boundary.add(gid)
+                continue
+            try:
+                parsed[gid] = parse_commit(gid, obj.payload)
+            except ObjectFormatException as exc:
+                raise PushRefused(str(exc)) from None
+            stack.extend(parsed[gid].parents)
+        rows = await self.index.rows([*parsed, *boundary], payloads=False)
         known: dict[GitId, ObjectId] = {}
         new: dict[GitId, PushedCommit] = {}
-        frontier = [head]
-        while frontier:
-            rows = await self.index.rows(frontier, payloads=False)
-            nxt: list[GitId] = []
-            for gid in frontier:
-                row = rows.get(gid)
-                if row is not None:
-                    if row.kind != "commit":
-                        raise PushRefused(f"{gid} is a {row.kind}, not a commit")
-                    known[gid] = row.ob_id
-                    continue
-                obj = self._pushed(gid, "commit", "history")
-                if obj is None:
-                    raise PushRefused(f"commit {gid} is neither in the pack nor on the server")
-                try:
-                    new[gid] = parse_commit(gid, obj.payload)
-                except ObjectFormatException as exc:
-                    raise PushRefused(str(exc)) from None
-                nxt.extend(new[gid].parents)
-            frontier = [g for g in dict.fromkeys(nxt) if g not in new and g not in known]
+        stack = [head]
+        while stack:
+            gid = stack.pop()
+            if gid in known or gid in new:
+                continue
+            row = rows.get(gid)
+            if row is not None:
+                if row.kind != "commit":
+                    raise PushRefused(f"{gid} is a {row.kind}, not a commit")
+                known[gid] = row.ob_id
+            elif gid in parsed:
+                new[gid] = parsed[gid]
+                stack.extend(new[gid].parents)
+            else:
+                raise PushRefused(f"commit {gid} is neither in the pack nor on the server")
         return known, new
 
     async def _trees(self, roots: list[tuple[GitId, str]]) -> None:
-        """Import the trees `roots` (id, what it is, for messages) into `self.dirs`."""
+        """Import the trees `roots` (id, what it is, for messages) into `self.dirs`.
+
+        The CPU-bound parts (checking every entry, building OpenBook's
+        directories) run in a worker thread: a push of 100,000 files must not
+        stall the event loop that serves everyone else.
+        """
+        outside = await asyncio.to_thread(self._discover, roots)
+        await self._outside(outside)
+        await asyncio.to_thread(self._build_all)
+
+    def _discover(self, roots: list[tuple[GitId, str]]) -> dict[GitId, tuple[GitKind, str]]:
+        """Parse and check every pushed tree under `roots`; what they name that the pack lacks."""
         outside: dict[GitId, tuple[GitKind, str]] = {}
         stack = [(gid, "", what) for gid, what in roots]
-        while stack:  # discover: parse and check every pushed tree, note what the server must have
+        while stack:
             gid, prefix, what = stack.pop()
             if gid in self.trees or gid in outside:
                 continue
@@ -174,7 +206,9 @@ class _Importer:
                     outside[e.id] = ("blob", path)
                 else:
                     self._pushed_blob(e.id, path)
-        await self._outside(outside)
+        return outside
+
+    def _build_all(self) -> None:
         for gid in _post_order([g for g in self.trees if g not in self.dirs], self._pushed_subtrees):
             if gid not in self.dirs:
                 self._build(gid)
@@ -225,6 +259,7 @@ class _Importer:
                 raise PushRefused(f"{what}: {kind} {gid} is neither in the pack nor on the server")
             if row.kind != kind:
                 raise PushRefused(f"{what}: {gid} is a {row.kind}, not a {kind}")
+            self.outside.add(row.ob_id)
             if kind == "blob":
                 assert row.size is not None
                 self.blobs[gid] = (row.ob_id, row.size)

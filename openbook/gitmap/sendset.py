@@ -62,9 +62,13 @@ class _Planner:
             parsed = self.entries[gid] = {e.name: e for e in parse_tree_payload(self.rows[gid].git_object().payload)}
         return parsed
 
-    async def commits(self, wants: Sequence[GitId], haves: Sequence[GitId],
-                      shallow: Collection[GitId]) -> list[GitId]:
-        """Commits reachable from `wants` and not from `haves` (all known), parents after children."""
+    async def commits(self, wants: Sequence[GitId], haves: Sequence[GitId], shallow: Collection[GitId],
+                      client_shallow: Collection[GitId]) -> list[GitId]:
+        """Commits reachable from `wants` and not from `haves` (all known), parents after children.
+
+        The client lacks the parents of its own shallow commits: "has" does
+        not pass through those.
+        """
         await self.load([*wants, *haves])
         flags: dict[GitId, int] = {}
         for gid in wants:
@@ -75,7 +79,10 @@ class _Planner:
         heapq.heapify(heap)
         queued = set(flags)
         out: list[GitId] = []
-        while any(not flags[g] & _HAVE for _, g in heap):
+        def interesting(gid: GitId) -> bool:  # what it passes on to its parents may still be sent
+            return not flags[gid] & _HAVE or (gid in client_shallow and bool(flags[gid] & _WANT))
+
+        while any(interesting(g) for _, g in heap):
             gen = heap[0][0]
             level: list[GitId] = []
             while heap and heap[0][0] == gen:
@@ -85,8 +92,11 @@ class _Planner:
                 mark = flags[gid]
                 if not mark & _HAVE:
                     out.append(gid)
+                passed = mark & ~_HAVE if gid in client_shallow else mark
+                if not passed:
+                    continue
                 for p in () if gid in shallow else self.links(gid)[1]:
-                    flags[p] = flags.get(p, 0) | mark
+                    flags[p] = flags.get(p, 0) | passed
                     parents.append(p)
             fresh = [p for p in dict.fromkeys(parents) if p not in queued]
             await self.load(fresh)
@@ -143,11 +153,13 @@ class _Planner:
 
 
 async def plan_pack(index: GitIndex, wants: Sequence[GitId], haves: Sequence[GitId],
-                    shallow: Collection[GitId] = ()) -> PackPlan:
+                    shallow: Collection[GitId] = (), client_shallow: Collection[GitId] = ()) -> PackPlan:
     """What to send for `wants` to a client that has `haves` (commits the index knows).
 
+    `shallow`: commits to send without their parents (this fetch's depth);
+    `client_shallow`: the client's shallow commits (their parents it lacks).
     Raises CorruptObject when a reachable object is not recorded.
     """
     planner = _Planner(index)
-    commits = await planner.commits(wants, haves, shallow)
+    commits = await planner.commits(wants, haves, shallow, client_shallow)
     return await planner.plan(commits, shallow)

@@ -125,11 +125,17 @@ async def test_clone_push_pull_and_refusals_with_the_git_cli(remote: Remote, tmp
     assert (work / "feature.md").read_text() == "feature\n" and (work / "index.md").read_text() == "# Home, edited\n"
     _, parents = await git.run(work, "log", "-1", "--format=%P")
     assert len(parents.split()) == 2
-    # The same commit keeps its git id in every clone.
-    await git.run(tmp_path, "clone", "-q", remote.url(), "again")
+    # The same commit keeps its git id in every clone, shallow ones too.
+    await git.run(tmp_path, "clone", "-q", "--depth", "1", remote.url(), "again")
     _, first = await git.run(work, "rev-parse", "HEAD")
     _, second = await git.run(tmp_path / "again", "rev-parse", "HEAD")
     assert first == second and merged["commit"]["id"] == await remote.head()
+    _, shallow_log = await git.run(tmp_path / "again", "log", "--format=%s")
+    assert len(shallow_log.splitlines()) == 1 and (tmp_path / "again/feature.md").exists()
+    await git.run(tmp_path / "again", "fetch", "-q", "--unshallow")
+    _, full_log = await git.run(tmp_path / "again", "log", "--format=%s")
+    assert full_log.splitlines()[-1] == "root" and len(full_log.splitlines()) == 6
+    await git.run(tmp_path / "again", "fsck", "--strict")
 
     # Refusals: each names its reason, and the branch stays where it was.
     before = await remote.head()
@@ -259,3 +265,53 @@ async def test_two_pushes_to_one_branch_exactly_one_wins(remote: Remote, tmp_pat
     _, remote_head = await git.run(winners[0], "ls-remote", "origin", "refs/heads/main")
     assert remote_head.split()[0] == winner_head.strip()
     assert f"by {winners[0].name}" in (await remote.file("main", "big.md")).decode()
+
+
+async def test_a_new_workspace_clones_empty_and_takes_an_existing_history(remote: Remote, tmp_path: Path) -> None:
+    git = Git(tmp_path / "home")
+    _, out = await git.run(tmp_path, "clone", remote.url(), "empty")
+    assert "empty repository" in out
+    repo = tmp_path / "book"
+    await git.run(tmp_path, "init", "-q", "-b", "main", str(repo))
+    (repo / "index.md").write_text("# Old book\n")
+    await git.run(repo, "add", "-A")
+    await git.run(repo, "commit", "-q", "-m", "years ago")
+    (repo / "more.md").write_text("more\n")
+    await git.run(repo, "add", "-A")
+    await git.run(repo, "commit", "-q", "-m", "later")
+    await git.run(repo, "push", "-q", remote.url(), "main")
+    log = (await remote.call("GET", "/api/branches/main/log", 200))["commits"]
+    assert [c["message"] for c in log] == ["later", "years ago"]
+    assert await remote.file("main", "more.md") == b"more\n"
+    _, ours = await git.run(repo, "rev-parse", "HEAD")
+    _, theirs = await git.run(repo, "ls-remote", remote.url(), "refs/heads/main")
+    assert theirs.split()[0] == ours.strip()
+
+
+async def test_gc_takes_the_git_rows_of_what_it_collects(remote: Remote, tmp_path: Path, database: Any,
+                                                         admin_sql: Any) -> None:
+    from openbook.db.gc import collect
+    from openbook.db.workspaces import Workspace
+
+    git = Git(tmp_path / "home")
+    await remote.commit({"index.md": "# Home\n"})
+    await git.run(tmp_path, "clone", "-q", remote.url(), "work")
+    work = tmp_path / "work"
+    (work / "scratch.md").write_text("soon garbage\n")
+    await git.run(work, "add", "-A")
+    await git.run(work, "commit", "-q", "-m", "scratch")
+    await git.run(work, "push", "-q", "origin", "HEAD:refs/heads/scratch")
+    _, scratch = await git.run(work, "rev-parse", "HEAD")
+    await git.run(work, "push", "-q", "origin", ":scratch")
+    ws = remote.workspace_id
+    await admin_sql.execute("UPDATE objects SET created_at = created_at - interval '2 days' WHERE workspace_id = $1",
+                            ws)
+    report = await collect(database, Workspace(ws, remote.slug, "git"), 3600.0)
+    assert report.objects > 0
+    rows = {bytes(r["git_id"]).hex() for r in await admin_sql.fetch(
+        "SELECT git_id FROM git_objects WHERE workspace_id = $1", ws)}
+    assert scratch.strip() not in rows and rows
+    # What is left still serves: a fresh clone, and the collected commit pushed again.
+    await git.run(tmp_path, "clone", "-q", remote.url(), "after")
+    await git.run(work, "push", "-q", "origin", "HEAD:refs/heads/scratch")
+    assert await remote.file("scratch", "scratch.md") == b"soon garbage\n"

@@ -13,7 +13,17 @@ from openbook.config import DatabaseSettings
 from openbook.db.database import Database
 from openbook.db.migrate import apply_migrations
 from openbook.dev.stack import PostgresServer
-from tests.perf import bench_gc, bench_merge, bench_pipeline, bench_render, bench_store, bench_studio
+from tests.perf import (
+    bench_books,
+    bench_gc,
+    bench_git,
+    bench_isolation,
+    bench_merge,
+    bench_pipeline,
+    bench_render,
+    bench_store,
+    bench_studio,
+)
 
 
 def print_table(title: str, rows: list[bench_store.Row]) -> None:
@@ -33,21 +43,41 @@ async def store_bench(dsn: str) -> list[bench_store.Row]:
         await pool.close()
 
 
-def main() -> int:
+def main(only: list[str]) -> int:
+    """Every benchmark, or only those named (`python -m tests.perf.run git store`)."""
     base = Path(tempfile.mkdtemp(prefix="openbook-bench-"))
     os.chmod(base, 0o755)
     pg = PostgresServer(base / "pg").start()
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
     try:
-        bench_merge.print_rows(bench_merge.run())
+        if wanted("merge"):
+            bench_merge.print_rows(bench_merge.run())
         apply_migrations(pg.dsn)
-        print_table("Content store (server-side time, median) vs git on the same files",
-                    asyncio.run(store_bench(pg.dsn)))
-        bench_gc.print_rows(bench_gc.run(pg))
-        print_table("Publishing pipeline (real API and worker processes)", bench_pipeline.run(pg, base))
-        print_table("Web studio (round trips to the real app over loopback)", bench_studio.run(pg, base))
-        # Last: MkDocs alone needs ~12 minutes on 5,000 pages (BENCH_NO_PEERS=1 skips MkDocs and Hugo).
-        print(f"\nRendering: a generated {bench_render.PAGES:,}-page book (~2 KB pages), OpenBook vs MkDocs vs Hugo")
-        bench_render.print_rows(bench_render.run(peers=not os.environ.get("BENCH_NO_PEERS")))
+        if wanted("store"):
+            print_table("Content store (server-side time, median) vs git on the same files",
+                        asyncio.run(store_bench(pg.dsn)))
+        if wanted("gc"):
+            bench_gc.print_rows(bench_gc.run(pg))
+        if wanted("git"):
+            print_table("Git remote (real API process) vs plain git on the same files", bench_git.run(pg, base))
+        if wanted("pipeline"):
+            print_table("Publishing pipeline (real API and worker processes)", bench_pipeline.run(pg, base))
+        if wanted("books"):
+            print_table("Books written for mdBook (real API and worker processes; peer: listings inlined)",
+                        bench_books.run(pg, base))
+        if wanted("isolation"):
+            print_table("Isolated builds and fair workers (peer column: the release before them, issue 8)",
+                        bench_isolation.incremental_rows() + bench_isolation.fairness_rows(pg, base))
+        if wanted("studio"):
+            print_table("Web studio (round trips to the real app over loopback)", bench_studio.run(pg, base))
+        if wanted("render"):
+            # Last: MkDocs alone needs ~12 minutes on 5,000 pages (BENCH_NO_PEERS=1 skips MkDocs and Hugo).
+            print(f"\nRendering: a generated {bench_render.PAGES:,}-page book (~2 KB pages),"
+                  " OpenBook vs MkDocs vs Hugo")
+            bench_render.print_rows(bench_render.run(peers=not os.environ.get("BENCH_NO_PEERS")))
     finally:
         pg.stop("immediate")
         shutil.rmtree(base, ignore_errors=True)
@@ -55,4 +85,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))
