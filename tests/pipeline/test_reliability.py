@@ -130,6 +130,9 @@ async def test_two_workers_process_each_deployment_once(admin: Api, workers: Sta
         # One deployment per site: none supersedes another, so all sixteen build.
         site = await admin.site(f"s{i}", auto_deploy=False)
         ids.append((await admin.deploy(site["id"]))["id"])
+    # One slot each: a worker reads only what its free slots can start, so the other
+    # worker gets the rest of the burst and the two really compete for every entry.
+    stack.extra_env["WORKER_CONCURRENCY"] = "1"
     first, second = workers("alpha"), workers("beta")
     done = await admin.wait_terminal(ids, 90)
     assert {d["status"] for d in done.values()} == {"deployed"}, first.output() + second.output()
