@@ -23,6 +23,7 @@ from openbook.errors import ConfigError
 Component = Literal["api", "worker", "migrate", "token", "db"]
 
 RETENTION_MIN_AGE_S = 3600
+BUILD_CACHE_DIRNAME = "_build-cache"  # under STORAGE_PATH, unless BUILD_CACHE_PATH says otherwise
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256")
 
 
@@ -143,6 +144,8 @@ class Settings:
     build_limits: BuildLimits = BuildLimits()
     # WORKER_CONCURRENCY: builds one worker runs at once (default: its CPUs).
     worker_concurrency: int = field(default_factory=default_concurrency)
+    # BUILD_CACHE_PATH: what builds learnt, kept between build processes (default STORAGE_PATH/_build-cache).
+    build_cache_path: Path | None = None
 
 
 def _int(env: Mapping[str, str], name: str, problems: list[str], *, lo: int, hi: int) -> int | None:
@@ -252,16 +255,20 @@ def _public_key_problem(algorithm: str, pem: str) -> str | None:
 
 
 def _storage(env: Mapping[str, str], problems: list[str]) -> Path | None:
-    raw = env.get("STORAGE_PATH", "")
+    return _writable_dir(env, "STORAGE_PATH", problems)
+
+
+def _writable_dir(env: Mapping[str, str], name: str, problems: list[str]) -> Path | None:
+    raw = env.get(name, "")
     if not raw:
-        problems.append("STORAGE_PATH is missing")
+        problems.append(f"{name} is missing")
         return None
     path = Path(raw)
     if not path.is_dir():
-        problems.append(f"STORAGE_PATH {raw!r} is not an existing directory")
+        problems.append(f"{name} {raw!r} is not an existing directory")
         return None
     if not os.access(path, os.W_OK | os.X_OK):
-        problems.append(f"STORAGE_PATH {raw!r} is not writable")
+        problems.append(f"{name} {raw!r} is not writable")
         return None
     return path.resolve()
 
@@ -319,6 +326,10 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
     if component == "worker" and env.get("WORKER_METRICS_PORT"):
         metrics_port = _int(env, "WORKER_METRICS_PORT", problems, lo=1, hi=65535)
     limits = _build_limits(env, problems) if component == "worker" else BuildLimits()
+    build_cache = None
+    if component == "worker":
+        build_cache = _writable_dir(env, "BUILD_CACHE_PATH", problems) if env.get("BUILD_CACHE_PATH") else (
+            storage / BUILD_CACHE_DIRNAME if storage is not None else None)
     concurrency = default_concurrency()
     if component == "worker" and env.get("WORKER_CONCURRENCY"):
         concurrency = _int(env, "WORKER_CONCURRENCY", problems, lo=1, hi=256) or concurrency
@@ -343,4 +354,5 @@ def load_settings(component: Component, env: Mapping[str, str] | None = None) ->
         retention_min_age_s=min_age,
         build_limits=limits,
         worker_concurrency=concurrency,
+        build_cache_path=build_cache,
     )

@@ -67,6 +67,11 @@ def test_build_limits_and_concurrency_default_and_parse(tmp_path: Path) -> None:
     assert defaults.build_limits == BuildLimits(cpu_s=120, memory_mb=2048, wall_s=300, max_file_mb=64,
                                                 max_output_mb=4096)
     assert defaults.worker_concurrency == default_concurrency() >= 1
+    assert defaults.build_cache_path == tmp_path.resolve() / "_build-cache"
+    elsewhere = tmp_path / "cache"
+    elsewhere.mkdir()
+    assert load_settings("worker", good_env(tmp_path) | {"BUILD_CACHE_PATH": str(elsewhere)}).build_cache_path \
+        == elsewhere.resolve()
     env = good_env(tmp_path) | {"BUILD_CPU_S": "5", "BUILD_MEMORY_MB": "512", "BUILD_WALL_S": "30",
                                 "BUILD_MAX_FILE_MB": "8", "BUILD_MAX_OUTPUT_MB": "100", "WORKER_CONCURRENCY": "3"}
     settings = load_settings("worker", env)
@@ -76,11 +81,13 @@ def test_build_limits_and_concurrency_default_and_parse(tmp_path: Path) -> None:
 
 def test_bad_build_limits_are_all_reported(tmp_path: Path) -> None:
     env = good_env(tmp_path) | {"BUILD_CPU_S": "0", "BUILD_MEMORY_MB": "lots", "BUILD_WALL_S": "-1",
-                                "BUILD_MAX_FILE_MB": "0", "WORKER_CONCURRENCY": "0"}
+                                "BUILD_MAX_FILE_MB": "0", "WORKER_CONCURRENCY": "0",
+                                "BUILD_CACHE_PATH": str(tmp_path / "missing")}
     with pytest.raises(ConfigError) as info:
         load_settings("worker", env)
     text = "\n".join(info.value.problems)
-    for name in ("BUILD_CPU_S", "BUILD_MEMORY_MB", "BUILD_WALL_S", "BUILD_MAX_FILE_MB", "WORKER_CONCURRENCY"):
+    for name in ("BUILD_CPU_S", "BUILD_MEMORY_MB", "BUILD_WALL_S", "BUILD_MAX_FILE_MB", "WORKER_CONCURRENCY",
+                 "BUILD_CACHE_PATH"):
         assert name in text
     with pytest.raises(ConfigError, match=r"BUILD_MAX_FILE_MB .* must not exceed BUILD_MAX_OUTPUT_MB"):
         load_settings("worker", good_env(tmp_path) | {"BUILD_MAX_FILE_MB": "10", "BUILD_MAX_OUTPUT_MB": "5"})

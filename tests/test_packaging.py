@@ -22,6 +22,9 @@ def test_wheel_carries_themes_and_migrations(tmp_path: Path) -> None:
             assert f"openbook/themes/{theme.name}/theme.toml" in names
             for template in (theme / "templates").glob("*.html"):
                 assert f"openbook/themes/{theme.name}/templates/{template.name}" in names
+    studio = ROOT / "openbook" / "studio"
+    for page in [*studio.glob("templates/*.html"), *studio.glob("static/*")]:
+        assert f"openbook/studio/{page.parent.name}/{page.name}" in names, page.name
     assert any(n.endswith("entry_points.txt") for n in names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "openbook = openbook.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import html
 import importlib.resources
 import json
@@ -38,6 +39,7 @@ from openbook.fs.scan import scan_folder
 from openbook.fs.themes import available_themes, load_theme, theme_exists
 from openbook.preview.watch import watch_roots
 from openbook.render import BuildResult, OutputFile, SiteSettings, ThemeChain, build_site
+from openbook.siteconf import read_book_file
 
 log = logging.getLogger("openbook.preview")
 
@@ -164,7 +166,7 @@ class Preview:
                 return _Outcome(content, chain, None, None, time.perf_counter() - started)
             # Only files whose render key changed are rendered; the rest keep their bytes.
             previous = {path: f.render_key for path, f in self.files.items()}
-            result = build_site(content, chain, self.settings, previous=previous)
+            result = build_site(content, chain, self._laid_out(content), previous=previous)
         except OpenBookError as exc:
             path = str(exc.details.get("path") or exc.details.get("theme") or self.folder)
             cause = str(exc.details.get("cause") or exc.message)
@@ -175,6 +177,15 @@ class Preview:
         else:
             return _Outcome(content, chain, result, None, time.perf_counter() - started)
         return _Outcome(content, chain, None, problem, time.perf_counter() - started)
+
+    def _laid_out(self, content: dict[str, bytes]) -> SiteSettings:
+        """The settings with the layout of a book written for another tool (book.toml, mkdocs.yml,
+        .gitbook.yaml): where its pages are and its navigation, as a deployment would see them."""
+        book = read_book_file(content)
+        if book is None:
+            return self.settings
+        return dataclasses.replace(self.settings, source=book.source, summary=book.summary, home=book.home,
+                                   nav=book.nav)
 
     def _apply(self, outcome: _Outcome) -> list[str]:
         self._content, self._chain = outcome.content, outcome.chain

@@ -15,7 +15,7 @@ from openbook.render.gather import Gathered
 from openbook.render.keys import sha
 from openbook.render.plan import Plan, clash
 from openbook.render.result import BuildResult, OutputFile
-from openbook.render.search import SearchDoc, build_index
+from openbook.render.search import SNIPPET_CHARS, SearchDoc, build_index
 from openbook.render.sitefiles import quote
 
 
@@ -75,7 +75,7 @@ def _search_docs(gathered: Gathered) -> list[SearchDoc]:
             url=quote(p.url),
             title=p.title,
             headings=tuple(t.title for t in p.doc.toc),
-            text=p.doc.text,
+            text=p.doc.text[:SNIPPET_CHARS],  # all the index shows; the terms are known
             description=p.meta.description,
             terms=p.terms,
         )

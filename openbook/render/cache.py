@@ -15,14 +15,28 @@ passes decides who shares memory, never what is rendered.
 
 Pool processes (`parallel`) have their own memory: they use no cache, and
 what they parse comes back to the building process to be kept here.
+
+A site's cache also outlives its process: `snapshot` turns the entries of
+every kind that has a `Codec` into bytes, `restore` puts them back in another
+process (the worker keeps them on disk, `openbook.fs.buildcache`, and each
+isolated build process starts from them). Codecs turn values into what
+`marshal` writes (builtins only), so loading a snapshot runs no code, as
+unpickling would; a snapshot written by other renderer code (another
+OpenBook, Python or library version: see `runtime`) is ignored whole, and an
+entry that does not decode is left out: the cache only ever saves time.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import marshal
+import sys
 import threading
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from typing import Generic, TypeVar, cast
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 from openbook.render.lru import SizedLRU
 
@@ -37,29 +51,90 @@ _TABLE_BYTES = 200  # a table's own dict and tuple, beyond its entries
 _TABLE_SLACK = 64  # entries a small site's table may hold beyond twice the live ones
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """How the entries of a kind are written into a snapshot and read back.
+
+    `*_out` return values `marshal` writes (None, bool, int, float, str, bytes, tuples,
+    lists, dicts, sets, frozensets, code objects) or raise ValueError (the entry is left
+    out); `*_in` rebuild them and may raise anything on data they do not expect.
+    """
+
+    value_out: Callable[[Any], object] = _same
+    value_in: Callable[[Any], Any] = _same
+    key_out: Callable[[Any], object] = _same
+    key_in: Callable[[Any], Any] = _same
+
+
+# Every kind and table with a codec, by name: what a snapshot's entries are read as.
+_PERSISTED: dict[str, Kind[Any] | Table[Any, Any]] = {}
+
+
+def _register(kind: Kind[Any] | Table[Any, Any]) -> None:
+    if kind.codec is not None:
+        if kind.name in _PERSISTED:
+            raise ValueError(f"two cache kinds are named {kind.name!r}")
+        _PERSISTED[kind.name] = kind
+
+
 class Kind(Generic[V]):
-    """A kind of cached value, typed like aiohttp's `AppKey`: `cache.get(PARSED, key)` is a ParsedPage."""
+    """A kind of cached value, typed like aiohttp's `AppKey`: `cache.get(PARSED, key)` is a ParsedPage.
+    With a `codec`, its entries are part of the site's snapshots."""
 
-    __slots__ = ("name",)
+    __slots__ = ("codec", "name")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, codec: Codec | None = None) -> None:
         self.name = name
+        self.codec = codec
+        _register(self)
 
     def __repr__(self) -> str:
         return f"Kind({self.name!r})"
 
 
 class Table(Generic[K, V]):
-    """A kind of table of derived values that a site's builds share (see `SiteCache.table`)."""
+    """A kind of table of derived values that a site's builds share (see `SiteCache.table`).
+    With a `codec` (for one entry's key and value), tables are part of the site's snapshots."""
 
-    __slots__ = ("entry_bytes", "name")
+    __slots__ = ("codec", "entry_bytes", "name")
 
-    def __init__(self, name: str, entry_bytes: int) -> None:
+    def __init__(self, name: str, entry_bytes: int, codec: Codec | None = None) -> None:
         self.name = name
         self.entry_bytes = entry_bytes  # estimated memory of one entry, key and value
+        self.codec = codec
+        _register(self)
 
     def __repr__(self) -> str:
         return f"Table({self.name!r})"
+
+
+SNAPSHOT_FORMAT = 1
+# Libraries whose upgrade can change what the renderer derives (HTML, highlighting, templates).
+_RENDERING_LIBRARIES = ("openbook", "markdown-it-py", "mdit-py-plugins", "pygments", "nh3", "jinja2", "pyyaml")
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+@functools.cache
+def runtime() -> tuple[object, ...]:
+    """What writes this process's snapshots: one written by other code is ignored (marshal's
+    format and code objects change with Python; parsed pages and templates with the libraries)."""
+    from openbook.render.keys import RENDERER_VERSION  # keys imports (through settings) this module
+
+    return (SNAPSHOT_FORMAT, RENDERER_VERSION, tuple(sys.version_info[:2]), sys.byteorder,
+            tuple(_version(p) for p in _RENDERING_LIBRARIES))
+
+
+Snapshot = bytes  # a site cache's entries, as `SiteCache.snapshot` writes them
 
 
 class SiteCache:
@@ -106,6 +181,51 @@ class SiteCache:
     def bytes(self) -> int:
         return self._lru.bytes
 
+    def snapshot(self) -> Snapshot:
+        """Every entry of a kind with a codec, least recently used first, as bytes for `restore`."""
+        entries: list[tuple[str, object, object, int]] = []
+        for (kind, key), value, size in self._lru.items():
+            if not isinstance(kind, (Kind, Table)) or kind.codec is None:
+                continue
+            codec = kind.codec
+            try:
+                if isinstance(kind, Table):
+                    digest, table = cast("tuple[str, dict[Any, Any]]", value)
+                    out: object = (digest, [(codec.key_out(k), codec.value_out(v)) for k, v in table.items()])
+                    entries.append((kind.name, None, out, size))
+                else:
+                    entries.append((kind.name, codec.key_out(key), codec.value_out(value), size))
+            except ValueError:
+                continue  # a value the codec cannot write: the next build derives it again
+        return marshal.dumps((runtime(), entries))  # type: ignore[arg-type]  # codecs return builtins
+
+    def restore(self, data: Snapshot) -> int:
+        """Put back the entries of a `snapshot` (as the most recently used); how many. A snapshot
+        of other renderer code, or one that does not decode, restores nothing."""
+        try:
+            written_by, entries = marshal.loads(data)
+        except (EOFError, ValueError, TypeError):
+            return 0
+        if written_by != runtime():
+            return 0
+        restored = 0
+        for name, key, value, size in entries:
+            kind = _PERSISTED.get(name)
+            if kind is None or kind.codec is None:
+                continue
+            codec = kind.codec
+            try:
+                if isinstance(kind, Table):
+                    digest, items = value
+                    table = {codec.key_in(k): codec.value_in(v) for k, v in items}
+                    self._lru.put((kind, None), (digest, table), size)
+                else:
+                    self._lru.put((kind, codec.key_in(key)), codec.value_in(value), size)
+            except Exception:  # a damaged entry is only a miss
+                continue
+            restored += 1
+        return restored
+
 
 class SiteCaches:
     """Every site's cache in one process, bounded by `max_bytes` in all."""
@@ -128,6 +248,16 @@ class SiteCaches:
             yield cache
         finally:
             self._sites.put(key, cache, cache.bytes)
+
+    def snapshot(self, key: str) -> Snapshot:
+        """Site `key`'s cache as bytes (see `SiteCache.snapshot`); empty if it has none."""
+        cache = self._sites.get(key)
+        return (cache or SiteCache(self.site_max_bytes)).snapshot()
+
+    def restore(self, key: str, data: Snapshot) -> int:
+        """Fill site `key`'s cache from a snapshot; how many entries it got."""
+        with self.site(key) as cache:
+            return cache.restore(data)
 
     def clear(self) -> None:
         self._sites.clear()

@@ -12,9 +12,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from openbook.render import sitefiles
-from openbook.render.cache import SiteCache, Table
+from openbook.render.cache import Codec, SiteCache, Table
 from openbook.render.nav import Nav
 from openbook.render.pages import Page
 from openbook.render.sitefiles import quote
@@ -31,8 +32,17 @@ class Frame:
 
 
 NO_FRAME = Frame(None, None, (), "null, null, []")
+
+
+def _frame_in(state: tuple[Any, ...]) -> Frame:
+    prev, nxt, crumbs, text = state
+    return Frame(prev, nxt, tuple(crumbs), text)
+
+
 # (page URL, output) → frame, for one navigation, site title and set of page titles and URLs
-FRAMES: Table[tuple[str, str], Frame] = Table("frames", entry_bytes=700)
+FRAMES: Table[tuple[str, str], Frame] = Table(
+    "frames", entry_bytes=700, codec=Codec(value_out=lambda f: (f.prev, f.next, f.crumbs, f.json), value_in=_frame_in)
+)
 
 
 class Frames:

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from openbook.errors import RenderError
 from openbook.render import parallel
-from openbook.render.cache import Kind, SiteCache
+from openbook.render.cache import Codec, Kind, SiteCache
 from openbook.render.includes import MARKER, Digests, Expanded, expand, page_digest
 from openbook.render.links import TARGETS, LinkResolver, universe
 from openbook.render.markdown import HtmlMode
@@ -34,6 +34,8 @@ from openbook.render.pages import (
     make_page,
     page_paths,
     parse_page,
+    parsed_in,
+    parsed_out,
     with_expansion,
 )
 from openbook.render.problems import Problem, summarize, summarize_links
@@ -42,7 +44,7 @@ from openbook.render.theme import CONTENT_THEME_DIR, ThemeChain
 
 # (sha256 of a page's bytes, HTML mode[, its folder when it has directives]) → its parse: what
 # the page's bytes decide, with the files they include (checked against `ParsedPage.deps` on use)
-PARSED: Kind[ParsedPage] = Kind("parsed page")
+PARSED: Kind[ParsedPage] = Kind("parsed page", Codec(value_out=parsed_out, value_in=parsed_in))
 _LISTED_BROKEN = 20
 
 
@@ -72,10 +74,12 @@ def gather(
     full = _from_root(settings.source)
     tree = in_folder(content, settings.source)
     parses, parsed_now = _parse(tree, settings.html, workers, cache, settings.summary, full, Digests(content))
+    # A Markdown file another page includes is a snippet, not a page of its own (as in mdBook).
+    snippets = {path for parsed, _ in parses.values() for path, _ in parsed.deps}
     pages = {
         source: make_page(source, parsed, digest, settings.title)
         for source, (parsed, digest) in parses.items()
-        if not parsed.meta.draft
+        if not parsed.meta.draft and full(source) not in snippets
     }
     assign_urls(list(pages.values()))
     files = sorted(
@@ -107,7 +111,7 @@ def gather(
     cache.settle(TARGETS, live=sum(len(p.doc.links) for p in pages.values()))
     if settings.strict and (broken or problems):
         raise _strict_failure(broken, problems)
-    drafts = len(parses) - len(pages)
+    drafts = sum(parsed.meta.draft for parsed, _ in parses.values())
     return Gathered(tree, settings, chain, pages, drafts, files, nav, links, summarize_links(broken),
                     summarize(problems), parsed_now)
 
@@ -181,17 +185,20 @@ def _parse(
             found[source] = (parsed, page_digest(digest, parsed.deps))
         else:
             missing.append((source, data, digest, key))
-    # Directives are expanded here: pool processes do not hold the other files.
+    # Directives are expanded here (pool processes do not hold the other files), chunk by chunk
+    # as the pool takes pages, so that expanding overlaps parsing.
     expansions: list[Expanded | None] = []
-    jobs: list[tuple[str, bytes]] = []
-    for source, data, _, key in missing:
-        expanded = _expand(full(source), data, digests) if len(key) == 3 else None
-        expansions.append(expanded)
-        jobs.append((full(source), data if expanded is None else expanded.text.encode()))
-    if parallel.use_pool(len(jobs), workers):
-        results = parallel.parse_many(jobs, mode, workers)
+
+    def jobs() -> Iterator[tuple[str, bytes]]:
+        for source, data, _, key in missing:
+            expanded = _expand(full(source), data, digests) if len(key) == 3 else None
+            expansions.append(expanded)
+            yield full(source), data if expanded is None else expanded.text.encode()
+
+    if parallel.use_pool(len(missing), workers):
+        results = parallel.parse_many(jobs(), len(missing), mode, workers)
     else:
-        results = [parse_page(s, d, mode) for s, d in jobs]
+        results = [parse_page(s, d, mode) for s, d in jobs()]
     for (source, _, digest, key), expanded, parsed in zip(missing, expansions, results, strict=True):
         if expanded is not None:
             parsed = with_expansion(parsed, expanded)

@@ -57,7 +57,7 @@ class LineMap:
     def problem(self, problem: Problem) -> Problem:
         """`problem`, found at an expanded line of the page, placed where that line came from."""
         path, line = self.origin(problem.line)
-        return Problem(path, line, problem.kind, problem.message) if path is not None else problem
+        return Problem(path, line, problem.kind, problem.message)
 
 
 IDENTITY = LineMap()

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from openbook.render import sitefiles
-from openbook.render.cache import Table
+from openbook.render.cache import Codec, Table
 from openbook.render.images import Size, add_sizes
-from openbook.render.markdown import PLACEHOLDER_RE, ParsedDoc
+from openbook.render.markdown import PLACEHOLDER_PREFIX, PLACEHOLDER_RE, ParsedDoc
 from openbook.render.pages import INDEX_STEMS, MARKDOWN_EXTENSIONS, Page
 from openbook.render.sitefiles import quote
 
@@ -24,7 +24,7 @@ _dirname = functools.lru_cache(maxsize=1 << 16)(posixpath.dirname)
 # the unquoted fragment its page must have as an anchor or None).
 Target = tuple[str | None, str | None, str | None]
 # (folder, href) → Target, for one set of page sources, URLs and files (`universe`)
-TARGETS: Table[tuple[str, str], Target] = Table("link targets", entry_bytes=320)
+TARGETS: Table[tuple[str, str], Target] = Table("link targets", entry_bytes=320, codec=Codec())
 
 
 def universe(pages: Mapping[str, Page], files: set[str]) -> str:
@@ -131,5 +131,9 @@ def write_links(doc: ParsedDoc, urls: Sequence[str | None], sizes: Sequence[Size
             return html.escape(target)
         return html.escape(sitefiles.href(root, target))
 
-    body = add_sizes(doc.html, sizes) if sizes else doc.html
-    return PLACEHOLDER_RE.sub(link, body) if doc.links else body
+    if not doc.links:
+        return doc.html
+    # Parsed in another process (pool, snapshot): its placeholders carry that process's nonce.
+    body = doc.html if doc.prefix == PLACEHOLDER_PREFIX else doc.html.replace(doc.prefix, PLACEHOLDER_PREFIX)
+    body = add_sizes(body, sizes) if sizes else body
+    return PLACEHOLDER_RE.sub(link, body)

@@ -51,6 +51,11 @@ class SizedLRU(Generic[K, V]):
                 _, (_, dropped) = self._entries.popitem(last=False)
                 self._bytes -= dropped
 
+    def items(self) -> list[tuple[K, V, int]]:
+        """(key, value, size) of every entry, least recently used first."""
+        with self._lock:
+            return [(key, value, size) for key, (value, size) in self._entries.items()]
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

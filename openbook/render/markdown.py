@@ -49,8 +49,9 @@ _SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 # Raw HTML: a comment (left alone) or a start tag, and a URL attribute in a tag
 _RAW_TAG_RE = re.compile(r"<!--.*?-->|<[A-Za-z][^>]*>", re.S)
 _URL_ATTR_RE = re.compile(r"""(\s(?:href|src)\s*=\s*)(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.I)
-# A Liquid/GitBook tag on a line of its own (`{% tabs %}`): another tool's syntax, left as written
-_TAG_LINE_RE = re.compile(r"^[ \t]*\{%-?\s*([A-Za-z_][\w-]*)[^\n]*?%\}", re.M)
+# Another tool's syntax on a line of its own, left as written: a Liquid/GitBook tag (`{% tabs %}`),
+# a pymdownx.snippets include (`--8<-- "file.md"`)
+_TAG_LINE_RE = re.compile(r"^[ \t]*(?:\{%-?\s*([A-Za-z_][\w-]*)[^\n]*?%\}|(-{1,2}8<-{1,2}))", re.M)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,9 @@ class ParsedDoc:
     first_heading: str | None
     starts_with_h1: bool
     text: str
+    # The placeholder prefix in `html`: another process's (a pool process, a snapshot)
+    # until `links.write_links` writes the links, which reads it.
+    prefix: str = PLACEHOLDER_PREFIX
 
 
 @dataclass(slots=True)
@@ -143,7 +147,7 @@ def _core_rule(state: StateCore) -> None:
             tok.content = _raw_html_links(col, tok.content, tok.map[0] if tok.map else 0)
         if tok.type == "inline":
             col.text.append(_inline_text(tok))
-            if "{%" in tok.content:
+            if "{%" in tok.content or "8<-" in tok.content:
                 _unrendered_tags(col, tok)
             # 0-based line in the body: the block's first line, plus the line breaks before a link
             line = tok.map[0] if tok.map else 0
@@ -166,7 +170,8 @@ def _unrendered_tags(col: _Collector, tok: Token) -> None:
     first = tok.map[0] if tok.map else 0
     for m in _TAG_LINE_RE.finditer(tok.content):
         line = col.line_offset + first + tok.content.count("\n", 0, m.start()) + 1
-        col.problems.append(Problem(None, line, SYNTAX, f"{{% {m.group(1)} %}} is not rendered: left as written"))
+        what = f"{{% {m.group(1)} %}} is not rendered" if m.group(1) else "a --8<-- snippet is not included"
+        col.problems.append(Problem(None, line, SYNTAX, f"{what}: left as written"))
 
 
 def _raw_html_links(col: _Collector, content: str, first: int) -> str:
@@ -208,6 +213,25 @@ def _lexer(lang: str) -> Lexer | None:
         return get_lexer_by_name(lang, stripnl=False, ensurenl=False)
     except ClassNotFound:
         return None
+
+
+# Fence languages common in documentation: `warm_up` makes their lexers ready beforehand.
+# (~0.3 s once per fork server: lexers whose rules take longer to compile, Kotlin's 0.1 s, are left out)
+COMMON_LANGUAGES = (
+    "bash", "c", "console", "cpp", "css", "diff", "dockerfile", "go", "html", "ini", "java", "javascript",
+    "json", "markdown", "python", "rust", "shell", "sql", "toml", "typescript", "xml", "yaml",
+)
+
+
+def warm_up() -> None:
+    """Build the Markdown parsers and the common languages' lexers now (imports and compiled
+    rules), so that processes forked later do not each pay for them on their first page."""
+    for mode in ("escape", "sanitize", "trusted"):
+        markdown_parser(mode)
+    for lang in COMMON_LANGUAGES:
+        lexer = _lexer(lang)
+        if lexer is not None:
+            _format(lexer.get_tokens("x = 1\n"))
 
 
 @functools.lru_cache(maxsize=1024)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from openbook.errors import RenderError
 from openbook.render import frontmatter, progress
 from openbook.render.frontmatter import FrontMatter
 from openbook.render.includes import IDENTITY, Expanded, LineMap
-from openbook.render.markdown import HtmlMode, ParsedDoc, render_markdown
+from openbook.render.markdown import HtmlMode, ParsedDoc, TocEntry, render_markdown
 from openbook.render.problems import Problem
-from openbook.render.search import doc_terms
+from openbook.render.search import Terms, doc_terms
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
 INDEX_STEMS = ("index", "README", "readme")
@@ -31,7 +33,7 @@ class Page:
     doc: ParsedDoc
     title: str
     blob_sha: str  # sha256 of the source bytes and of every file they include (`includes.page_digest`)
-    terms: dict[str, int]  # search terms of the body and headings
+    terms: Mapping[str, int]  # search terms of the body and headings
     lines: LineMap  # where each line of the expanded text came from (includes)
     problems: tuple[Problem, ...]  # what was left unrendered; `path` None: this page
 
@@ -90,7 +92,7 @@ class ParsedPage:
 
     meta: FrontMatter
     doc: ParsedDoc
-    terms: dict[str, int]  # search.doc_terms of the body and headings
+    terms: Mapping[str, int]  # search.doc_terms of the body and headings (`Terms` from a snapshot)
     deps: tuple[tuple[str, str | None], ...] = ()  # files it includes: (path, sha256 hex or None)
     lines: LineMap = IDENTITY
     problems: tuple[Problem, ...] = ()  # `path` None: the page itself
@@ -106,6 +108,61 @@ class ParsedPage:
                                + 2 * len(self.deps) + 2 * len(self.lines.starts) + 2 * len(self.problems))
             + sum(len(href) for _, href in doc.links)
         )
+
+
+def parsed_out(page: ParsedPage) -> tuple[Any, ...]:
+    """`page` as builtins for a site's snapshot (`cache.Codec`); ValueError for front matter
+    values no snapshot holds (YAML's binary or set values)."""
+    m, d = page.meta, page.doc
+    meta = (m.title, m.order, m.template, m.draft, m.date, m.description, m.aliases, _yaml_out(m.data))
+    toc = [(t.level, t.id, t.title) for t in d.toc]
+    doc = (d.html, d.links, d.link_lines, [_problem_out(p) for p in d.problems], d.anchors, toc, d.first_heading,
+           d.starts_with_h1, d.text, d.prefix)
+    lines = (page.lines.starts, page.lines.origins)
+    return meta, doc, Terms.pack(page.terms), page.deps, lines, [_problem_out(p) for p in page.problems]
+
+
+def parsed_in(state: tuple[Any, ...]) -> ParsedPage:
+    """The page `parsed_out` wrote."""
+    (title, order, template, draft, date, description, aliases, data), doc, terms, deps, lines, problems = state
+    meta = FrontMatter(title, order, template, draft, date, description, tuple(aliases), _yaml_in(data) if data else {})
+    html, links, link_lines, doc_problems, anchors, toc, first_heading, starts_with_h1, text, prefix = doc
+    # marshal gives back lists of tuples and sets as they were written: no copies
+    parsed = ParsedDoc(html, links, link_lines, [Problem(*p) for p in doc_problems], anchors,
+                       [TocEntry(*t) for t in toc], first_heading, starts_with_h1, text, prefix)
+    line_map = LineMap(tuple(lines[0]), tuple(lines[1])) if lines[0] else IDENTITY
+    return ParsedPage(meta, parsed, Terms(terms), tuple(deps), line_map, tuple(Problem(*p) for p in problems))
+
+
+def _problem_out(problem: Problem) -> tuple[str | None, int, str, str]:
+    return problem.path, problem.line, problem.kind, problem.message
+
+
+# YAML's dates and times: tagged tuples (YAML itself gives lists, never tuples)
+_YAML_TYPES: dict[str, type[datetime.date]] = {"date": datetime.date, "datetime": datetime.datetime}
+
+
+def _yaml_out(value: Any) -> Any:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, list):
+        return [_yaml_out(v) for v in value]
+    if isinstance(value, Mapping):
+        return {_yaml_out(k): _yaml_out(v) for k, v in value.items()}
+    if isinstance(value, datetime.date):
+        return ("datetime" if isinstance(value, datetime.datetime) else "date", value.isoformat())
+    raise ValueError(f"no snapshot of a front matter {type(value).__name__}")
+
+
+def _yaml_in(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_yaml_in(v) for v in value]
+    if isinstance(value, dict):
+        return {_yaml_in(k): _yaml_in(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        kind, text = value
+        return _YAML_TYPES[kind].fromisoformat(text)
+    return value
 
 
 def parse_page(source: str, data: bytes, mode: HtmlMode) -> ParsedPage:

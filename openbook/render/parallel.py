@@ -34,9 +34,8 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import replace
 from itertools import islice
 from multiprocessing.context import ForkServerContext
 from typing import Any, TypeVar
@@ -44,7 +43,7 @@ from typing import Any, TypeVar
 from openbook.errors import InternalError, RenderError
 from openbook.render import progress
 from openbook.render.context import PageRenderer, RenderJob, RenderState
-from openbook.render.markdown import PLACEHOLDER_PREFIX, HtmlMode
+from openbook.render.markdown import HtmlMode
 from openbook.render.pages import ParsedPage, parse_page
 
 # Below this many pages, starting processes costs more than it saves.
@@ -69,11 +68,14 @@ def use_pool(pages: int, workers: int) -> bool:
     return workers > 1 and pages >= PARALLEL_MIN_PAGES
 
 
-def parse_many(items: Sequence[tuple[str, bytes]], mode: HtmlMode, workers: int) -> list[ParsedPage]:
-    """`pages.parse_page` of each (source, bytes), in order. Raises the first RenderError."""
+def parse_many(items: Iterable[tuple[str, bytes]], count: int, mode: HtmlMode, workers: int) -> list[ParsedPage]:
+    """`pages.parse_page` of each of the `count` (source, bytes), in order; `items` is consumed as
+    chunks go out. Raises the first RenderError."""
     out: list[ParsedPage] = []
-    for prefix, parsed in _map(_init_parse, (os.getpid(),), _parse_chunk, items, len(items), workers, mode):
-        out.extend(_own_placeholders(page, prefix) for page in parsed)
+    # Each page's placeholders keep their pool process's nonce, which the page names
+    # (`ParsedDoc.prefix`): `links.write_links` rewrites them if the page renders.
+    for parsed in _map(_init_parse, (os.getpid(),), _parse_chunk, items, count, workers, mode):
+        out.extend(parsed)
     return out
 
 
@@ -85,14 +87,6 @@ def render_many(state: RenderState, jobs: Iterable[RenderJob], count: int, worke
     for chunk in _map(_init_render, initargs, _render_chunk, jobs, count, workers):
         out.extend(chunk)
     return out
-
-
-def _own_placeholders(page: ParsedPage, prefix: str) -> ParsedPage:
-    """Link placeholders carry a per-process nonce; rewrite a pool process's to this one's.
-    Neither nonce can appear in content, so only real placeholders change."""
-    if prefix == PLACEHOLDER_PREFIX or not page.doc.links:
-        return page
-    return replace(page, doc=replace(page.doc, html=page.doc.html.replace(prefix, PLACEHOLDER_PREFIX)))
 
 
 def _map(  # a generator only its own module drives to the end (or to an exception)
@@ -192,7 +186,7 @@ def _init_parse(builder: int) -> None:
     _detach(builder)
 
 
-def _parse_chunk(chunk: list[tuple[str, bytes]], mode: HtmlMode) -> tuple[str, list[ParsedPage]] | RenderError:
+def _parse_chunk(chunk: list[tuple[str, bytes]], mode: HtmlMode) -> list[ParsedPage] | RenderError:
     out = []
     for source, data in chunk:
         try:
@@ -200,7 +194,7 @@ def _parse_chunk(chunk: list[tuple[str, bytes]], mode: HtmlMode) -> tuple[str, l
         except RenderError as exc:
             return exc
     progress.idle()
-    return PLACEHOLDER_PREFIX, out
+    return out
 
 
 def _init_render(builder: int, state: RenderState) -> None:

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from openbook.errors import RenderError
 from openbook.render import sitefiles
 from openbook.render.assets import Assets, build_assets
-from openbook.render.cache import SiteCache, Table
+from openbook.render.cache import Codec, SiteCache, Table
 from openbook.render.context import GENERATED_DIR, TOC_JS, PageRenderer, PageView, RenderJob, RenderState, page_context
 from openbook.render.frames import FRAMES, Frame, Frames
 from openbook.render.gather import Gathered
@@ -38,7 +38,7 @@ USER_OVERRIDABLE = frozenset({"robots.txt", "sitemap.xml", "404.html"})
 
 LastCommits = Mapping[str, Mapping[str, str]]
 # Every input of a page key (when all are hashable: strings, None, ints) → the key
-PAGE_KEYS: Table[tuple[object, ...], str] = Table("page keys", entry_bytes=500)
+PAGE_KEYS: Table[tuple[object, ...], str] = Table("page keys", entry_bytes=500, codec=Codec())
 _json_str = json.encoder.encode_basestring_ascii  # json.dumps of a str (ensure_ascii, the default)
 
 
@@ -267,7 +267,8 @@ class _PagePlan:
 
     def key(self, common_key: str, deps: str, known: dict[tuple[object, ...], str]) -> str:
         # Everything else in the context (title, toc, meta, body) follows from the page's
-        # bytes, its URL, the site title and HTML mode (in common_key) and the links.
+        # bytes and those of the files it includes (blob_sha is `includes.page_digest`), its
+        # URL, the site title and HTML mode (in common_key) and the links.
         page = self.page
         inputs: tuple[object, ...] | None = None
         if not any(self.terms.values()):  # then every input below is hashable, and equal iff its JSON is

@@ -11,9 +11,15 @@ client's binary search expects.
 from __future__ import annotations
 
 import json
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from operator import itemgetter
+from typing import Any
+
+# A token's packed ids or scores (snapshots): 8-byte integers in this machine's byte order
+# (a snapshot records the byte order: see `cache.runtime`).
+_PACKED = "q"
 
 
 def utf16_key(token: str) -> bytes:
@@ -36,6 +42,8 @@ class Postings:
         self._encoded: dict[str, bytes] = {}
         self._dirty: set[str] = set()
         self.count = 0  # (token, document) pairs
+        # Tokens read back from a snapshot whose lists no patch needed yet: (ids, scores) packed.
+        self._packed: dict[str, tuple[bytes, bytes]] = {}
 
     @classmethod
     def build(cls, scores: Iterable[Mapping[str, int]], max_postings: int) -> Postings:
@@ -57,6 +65,39 @@ class Postings:
         new._dirty = set(ids)
         return new
 
+    def pack(self) -> tuple[Any, ...]:
+        """Everything, as builtins `marshal` writes (a site's snapshot); `unpack` reads it back."""
+        self._flush()
+        packed = dict(self._packed)
+        for tok, ids in self._ids.items():
+            packed[tok] = (array(_PACKED, ids).tobytes(), array(_PACKED, self._scores[tok]).tobytes())
+        return (self.max_postings, self.count, self._keys, self._tokens, self._encoded, packed)
+
+    @classmethod
+    def unpack(cls, state: tuple[Any, ...]) -> Postings:
+        """The postings `pack` wrote; a token's lists are decoded when a patch first touches it."""
+        max_postings, count, keys, tokens, encoded, packed = state
+        new = cls(int(max_postings))
+        new.count = int(count)
+        new._keys, new._tokens, new._encoded, new._packed = list(keys), list(tokens), dict(encoded), dict(packed)
+        if not (len(new._keys) == len(new._tokens) == len(new._encoded) == len(new._packed)):
+            raise ValueError("inconsistent postings")
+        return new
+
+    def _lists(self, tok: str) -> tuple[list[int], list[int]] | None:
+        packed = self._packed.pop(tok, None)
+        if packed is not None:
+            self._ids[tok] = array(_PACKED, packed[0]).tolist()
+            self._scores[tok] = array(_PACKED, packed[1]).tolist()
+        ids = self._ids.get(tok)
+        return None if ids is None else (ids, self._scores[tok])
+
+    def _flush(self) -> None:
+        for tok in self._dirty:
+            if tok in self._ids:
+                self._encoded[tok] = self._encode(tok)
+        self._dirty.clear()
+
     def replace(self, doc_id: int, old: Mapping[str, int], new: Mapping[str, int]) -> None:
         """Document `doc_id` now scores `new` instead of `old` (what it was built or replaced with)."""
         for tok, score in old.items():
@@ -69,16 +110,14 @@ class Postings:
     def entries(self) -> list[tuple[str, bytes]]:
         """(token, `"token":[doc,score,...]`) in token order; at most `max_postings` pairs each,
         the best scores (earlier documents first among equals), listed in document order."""
-        for tok in self._dirty:
-            if tok in self._ids:
-                self._encoded[tok] = self._encode(tok)
-        self._dirty.clear()
+        self._flush()
         return [(tok, self._encoded[tok]) for tok in self._tokens]
 
     def encoded_bytes(self) -> int:
         return sum(len(e) for e in self._encoded.values())
 
     def _encode(self, tok: str) -> bytes:
+        # Only tokens a patch touched are encoded again, and touching decodes them (`_lists`).
         pairs: Iterable[tuple[int, int]] = zip(self._ids[tok], self._scores[tok], strict=True)
         if len(self._ids[tok]) > self.max_postings:
             # stable sort: among equal scores earlier documents stay first
@@ -88,10 +127,13 @@ class Postings:
         return f"{to_json(tok)}:{to_json(flat)}".encode()
 
     def _remove(self, tok: str, doc_id: int) -> None:
-        ids = self._ids[tok]
+        lists = self._lists(tok)
+        if lists is None:
+            raise KeyError(tok)
+        ids, scores = lists
         at = bisect_left(ids, doc_id)
         del ids[at]
-        del self._scores[tok][at]
+        del scores[at]
         self.count -= 1
         if ids:
             self._dirty.add(tok)
@@ -103,8 +145,8 @@ class Postings:
         del self._keys[at], self._tokens[at]
 
     def _add(self, tok: str, doc_id: int, score: int) -> None:
-        ids = self._ids.get(tok)
-        if ids is None:
+        lists = self._lists(tok)
+        if lists is None:
             self._ids[tok] = [doc_id]
             self._scores[tok] = [score]
             key = utf16_key(tok)
@@ -112,8 +154,9 @@ class Postings:
             self._keys.insert(at, key)
             self._tokens.insert(at, tok)
         else:
+            ids, scores = lists
             at = bisect_left(ids, doc_id)
             ids.insert(at, doc_id)
-            self._scores[tok].insert(at, score)
+            scores.insert(at, score)
         self.count += 1
         self._dirty.add(tok)

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import marshal
 import re
 import sys
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from openbook.render.cache import Kind, SiteCache
+from openbook.render.cache import Codec, Kind, SiteCache
 from openbook.render.postings import Postings, to_json
 
 _T = TypeVar("_T")
@@ -97,6 +98,49 @@ def doc_terms(text: str, headings: Iterable[str]) -> dict[str, int]:
     return scores
 
 
+class Terms(Mapping[str, int]):
+    """A page's search terms as a snapshot keeps them: packed, decoded on first use.
+
+    A one-page edit reads back every page's terms but only looks into the edited
+    page's: the others are only compared with their last build's, which packed
+    terms do without decoding.
+    """
+
+    __slots__ = ("_decoded", "packed")
+
+    def __init__(self, packed: bytes) -> None:
+        self.packed = packed
+        self._decoded: dict[str, int] | None = None
+
+    @staticmethod
+    def pack(terms: Mapping[str, int]) -> bytes:
+        return terms.packed if isinstance(terms, Terms) else marshal.dumps(dict(terms))
+
+    def _terms(self) -> dict[str, int]:
+        if self._decoded is None:
+            decoded = marshal.loads(self.packed)
+            if not isinstance(decoded, dict):
+                raise ValueError("packed search terms are not a mapping")
+            self._decoded = decoded
+        return self._decoded
+
+    def __getitem__(self, token: str) -> int:
+        return self._terms()[token]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._terms())
+
+    def __len__(self) -> int:
+        return len(self._terms())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Terms) and other.packed == self.packed:
+            return True
+        return isinstance(other, Mapping) and self._terms() == dict(other)
+
+    __hash__ = None  # type: ignore[assignment]  # a mapping, like dict
+
+
 @dataclass(frozen=True, slots=True)
 class SearchDoc:
     url: str
@@ -144,9 +188,27 @@ class _Index:
         return 16 * self.postings.count + self.postings.encoded_bytes() + sum(len(r) for r in self.rows)
 
 
+def _index_out(index: _Index) -> tuple[Any, ...]:
+    docs = [(d.url, d.title, d.headings, d.text, d.description, None if d.terms is None else Terms.pack(d.terms))
+            for d in index.docs]
+    return (index.urls, docs, index.postings.pack(), index.rows)
+
+
+def _index_in(state: tuple[Any, ...]) -> _Index:
+    urls, docs, postings, rows = state
+    index = _Index.__new__(_Index)
+    index.urls = tuple(urls)
+    index.docs = [SearchDoc(u, t, tuple(h), x, d, None if p is None else Terms(p)) for u, t, h, x, d, p in docs]
+    index.postings = Postings.unpack(postings)
+    index.rows = list(rows)
+    if not len(index.urls) == len(index.docs) == len(index.rows):
+        raise ValueError("inconsistent search index")
+    return index
+
+
 # A site's last index (its next build usually has the same pages, a few of them
 # edited): a build takes it out of the site's cache, patches it alone, puts it back.
-SEARCH_INDEX: Kind[_Index] = Kind("search index")
+SEARCH_INDEX: Kind[_Index] = Kind("search index", Codec(value_out=_index_out, value_in=_index_in))
 
 
 def build_index(

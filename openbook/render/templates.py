@@ -22,7 +22,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from openbook.errors import BuildLimitExceeded, RenderError, TemplateTimeout
-from openbook.render.cache import Kind, SiteCache
+from openbook.render.cache import Codec, Kind, SiteCache
 from openbook.render.theme import ThemeChain
 
 RENDER_TIME_LIMIT_S = 5.0
@@ -94,8 +94,27 @@ class _LimitedSandbox(ImmutableSandboxedEnvironment):
         return super().call(__context, __obj, *args, **kwargs)
 
 
-_CODE: Kind[Any] = Kind("compiled template")  # a code object
-_FACTS: Kind[_Facts] = Kind("template facts")
+def _env_class_out(key: tuple[type, str, str | None, str]) -> tuple[str, str, str | None, str]:
+    env_class, name, filename, source = key
+    for label, cls in _ENV_CLASSES.items():
+        if env_class is cls:
+            return label, name, filename, source
+    raise ValueError(f"no snapshot of templates compiled for {env_class.__name__}")
+
+
+def _env_class_in(key: tuple[str, str, str | None, str]) -> tuple[type, str, str | None, str]:
+    label, name, filename, source = key
+    return _ENV_CLASSES[label], name, filename, source
+
+
+_ENV_CLASSES: dict[str, type] = {"plain": jinja2.Environment, "sandbox": _LimitedSandbox}
+# A compiled template (a code object, which marshal writes as it is), by environment class,
+# name, file name and source.
+_CODE: Kind[Any] = Kind("compiled template", Codec(key_out=_env_class_out, key_in=_env_class_in))
+_FACTS: Kind[_Facts] = Kind("template facts", Codec(
+    value_out=lambda f: (f.refs, f.nav, f.last_commit, f.url_literals, f.computed_url),
+    value_in=lambda t: _Facts(tuple(t[0]), bool(t[1]), bool(t[2]), frozenset(t[3]), bool(t[4])),
+))
 _FACTS_BYTES = 400  # a _Facts value beyond its key, the template's source
 
 

@@ -86,6 +86,39 @@ async def flatten(reader: Reader, ref: ObjectId | None) -> dict[str, TreeEntry]:
     return out
 
 
+async def page(reader: Reader, ref: ObjectId, start: int, limit: int) -> tuple[list[TreeEntry], int]:
+    """Entries `start` to `start + limit` of a directory in its stored order, and how many it holds.
+
+    The stored order is the node tree's: slot by slot, then by name inside a
+    leaf. Whole subtrees before `start` are skipped by their counts, so a page
+    costs one batched read per level of the nodes on its way, however large
+    the directory (sorting by name would need every entry). Raises CorruptObject.
+    """
+    root = await reader.node(ref)
+    out: list[TreeEntry] = []
+
+    async def collect(node: Node, skip: int) -> None:
+        if isinstance(node, Leaf):
+            names = sorted(node.entries)[skip:skip + limit - len(out)]
+            out.extend(node.entries[n] for n in names)
+            return
+        assert isinstance(node, TNode)
+        children = [c for c in await reader.nodes(list(node.children)) if c is not None]
+        for child in children:
+            count = node_count(child)
+            if skip >= count:
+                skip -= count
+                continue
+            await collect(child, skip)
+            skip = 0
+            if len(out) >= limit:
+                return
+
+    if start < node_count(root):
+        await collect(root, start)
+    return out, node_count(root)
+
+
 async def lookup_many(reader: Reader, ref: ObjectId | None, names: list[str]) -> dict[str, TreeEntry | None]:
     """Find several names in the directory rooted at `ref`, one batched read per level."""
     found: dict[str, TreeEntry | None] = dict.fromkeys(names)

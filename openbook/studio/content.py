@@ -18,9 +18,10 @@ from openbook.db.content import ContentRepository
 from openbook.db.sites import Sites
 from openbook.errors import InvalidRequest, NotFound
 from openbook.render.pages import is_markdown, output_for_url, page_url
+from openbook.store import dirs
 from openbook.store.commits import log
 from openbook.store.diff import diff_trees
-from openbook.store.objects import EMPTY_TREE, Commit, ObjectId
+from openbook.store.objects import EMPTY_TREE, Commit, ObjectId, TNode, TreeEntry
 from openbook.store.paths import is_commit_id, validate_branch_name, validate_dir_path, validate_path
 from openbook.store.reader import Reader
 from openbook.store.trees import dir_entries, lookup
@@ -28,6 +29,9 @@ from openbook.studio import preview
 from openbook.studio.pages import api_app, render, see_other, url
 
 TREE_PAGE = 200
+# Folders up to this size are listed sorted by name (reading all their entries, once per tree id);
+# larger ones page through the store's own order, which reads only the nodes a page needs.
+SORTED_FOLDER_MAX = 5_000
 LOG_PAGE = 50
 # A file's history is found by comparing each commit with its parent: at most this many commits back.
 FILE_HISTORY_SCAN = 400
@@ -110,16 +114,20 @@ class Row:
 
 
 class Listings:
-    """Sorted folder listings by (workspace, folder tree id): trees are immutable, so a listing never goes stale.
+    """Sorted listings of folders (up to SORTED_FOLDER_MAX entries) by (workspace, folder tree id).
 
-    Bounded by the number of rows kept, so a few 100,000-entry folders fit and
-    paging through one costs its listing once.
+    Trees are immutable, so a listing never goes stale; paging through a
+    folder reads and sorts it once. Bounded by the number of rows kept.
     """
 
     def __init__(self, max_rows: int = 400_000) -> None:
         self.max_rows = max_rows
         self.rows = 0
         self._lru: OrderedDict[tuple[uuid.UUID, str], list[Row]] = OrderedDict()
+
+    def clear(self) -> None:
+        self._lru.clear()
+        self.rows = 0
 
     async def get(self, content: ContentRepository, folder: ObjectId) -> list[Row]:
         key = (content.workspace_id, folder)
@@ -128,7 +136,7 @@ class Listings:
             self._lru.move_to_end(key)
             return found
         entries = await dir_entries(Reader(content.src), folder)
-        rows = sorted((Row(e.name, e.kind, e.size) for e in entries), key=lambda r: (r.kind != "tree", r.name))
+        rows = _sorted_rows(entries)
         self._lru[key] = rows
         self.rows += len(rows)
         while self.rows > self.max_rows and len(self._lru) > 1:
@@ -158,19 +166,37 @@ def _page_number(request: web.Request) -> int:
     return int(raw)
 
 
-async def tree(request: web.Request) -> web.Response:
+def _sorted_rows(entries: list[TreeEntry]) -> list[Row]:
+    return sorted((Row(e.name, e.kind, e.size) for e in entries), key=lambda r: (r.kind != "tree", r.name))
+
+
+async def tree(request: web.Request) -> web.StreamResponse:
     content, _ = repo(request, "read")
     ref = request.query.get("ref", "main")
     path = validate_dir_path(request.query.get("path", "").strip("/"))
     commit = await content.resolve_ref(ref)
-    rows = await LISTINGS.get(content, await _folder(content, commit, path))
+    join = (lambda name: f"{path}/{name}") if path else (lambda name: name)
+    name = request.query.get("name", "").strip()
+    if name:
+        # "Go to": a name looked up directly, whatever the folder's size.
+        entry = await lookup(content.src, commit.tree, join(validate_path(name)))
+        if entry is not None:
+            return see_other(url("tree" if entry.kind == "tree" else "file", ref=ref, path=join(name)))
+    folder = await _folder(content, commit, path)
     page = _page_number(request)
-    shown = rows[(page - 1) * TREE_PAGE: page * TREE_PAGE]
-    is_branch = not is_commit_id(ref)
+    start = (page - 1) * TREE_PAGE
+    node = await Reader(content.src).node(folder)
+    large = isinstance(node, TNode) and node.count > SORTED_FOLDER_MAX
+    if large:
+        entries, total = await dirs.page(Reader(content.src), folder, start, TREE_PAGE)
+        shown = _sorted_rows(entries)
+    else:
+        rows = await LISTINGS.get(content, folder)
+        shown, total = rows[start:start + TREE_PAGE], len(rows)
     return render(request, "tree.html", {
         "nav": "branches", "ref": ref, "commit": commit, "path": path, "crumbs": crumbs(path), "rows": shown,
-        "total": len(rows), "page": page, "pages": max(1, -(-len(rows) // TREE_PAGE)), "is_branch": is_branch,
-        "join": lambda name: f"{path}/{name}" if path else name,
+        "total": total, "page": page, "pages": max(1, -(-total // TREE_PAGE)), "is_branch": not is_commit_id(ref),
+        "join": join, "large": large, "missing": name if name else None,
     })
 
 

@@ -9,8 +9,11 @@ theme's assets and the commit's files, so the page's relative links to CSS
 and images resolve as on the published site.
 
 Everything under /studio/render/ is the tenant's content rendered: it is
-served with a `sandbox` Content-Security-Policy (no script runs, an opaque
-origin), and shown only inside `<iframe sandbox>`.
+served with a `sandbox` Content-Security-Policy and shown only inside
+`<iframe sandbox="allow-same-origin">`: no script runs and no form is sent
+(neither `allow-scripts` nor `allow-forms`), so keeping the origin (for the
+page's own CSS and images under the studio's `'self'` policy) gives content
+nothing to act with.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import posixpath
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from openbook import siteconf
 from openbook.db.content import ContentRepository
@@ -41,8 +45,10 @@ MAX_LINKED_FILES = 64
 MAX_LINKED_BYTES = 8 * 1024 * 1024
 MAX_PAGE_BYTES = 2 * 1024 * 1024
 DEFAULT_THEME = "book"
-SANDBOX_CSP = ("sandbox; default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
-               "media-src 'self'; frame-ancestors 'self'")
+# No `allow-scripts`, no `allow-forms`: content runs no script and sends no form. `allow-same-origin`
+# only lets the page load its own stylesheet and images ('self'), which an opaque origin could not.
+SANDBOX_CSP = ("sandbox allow-same-origin; default-src 'none'; style-src 'self'; img-src 'self' data:; "
+               "font-src 'self'; media-src 'self'; frame-ancestors 'self'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +170,10 @@ async def render_page(repo: ContentRepository, commit: Commit, site: PreviewSite
     if rel is None:
         raise InvalidRequest(f"{path} is outside the site's folder {site.root!r}", {"path": path})
     content = await gather_content(repo, commit, site.root, rel, text)
+    if not {"index.md", "README.md"} & set(content):
+        # The site has its own home page; without one here the renderer would make this page the home
+        # page (a book without index.md starts at its first chapter) and render it at another URL.
+        content["index.md"] = b""
     chain, settings = _settings(site, content, themes_path)
     rendered = await asyncio.to_thread(_build, content, chain, settings, rel, f"studio:{repo.workspace_id}:{site.id}")
     ASSETS.update(site.id, repo.workspace_id, rendered.assets)
@@ -188,9 +198,17 @@ class _Assets:
 ASSETS = _Assets()
 
 
+_RELATIVE_URL = re.compile(r'\b(href|src)="(?![a-zA-Z][a-zA-Z0-9+.-]*:|/|#)([^"]*)"')
+
+
 def with_base(html: bytes, base: str) -> str:
-    """The page with a `<base>` so that, shown from `srcdoc`, its relative URLs resolve under `base`."""
-    text = html.decode("utf-8", "replace")
+    """The page made to work from `srcdoc`: its relative `href`/`src` resolved under `base` (a path).
+
+    Chromium's preload scanner fetches a srcdoc page's resources against the
+    embedding page's URL before it sees a `<base>`, so the URLs are rewritten
+    here; the `<base>` stays for what the rewrite does not cover.
+    """
+    text = _RELATIVE_URL.sub(lambda m: f'{m.group(1)}="{urljoin(base, m.group(2))}"', html.decode("utf-8", "replace"))
     tag = f'<base href="{base}">'
     head = text.find("<head>")
     return text[:head + 6] + tag + text[head + 6:] if head >= 0 else tag + text

@@ -22,7 +22,7 @@ from openbook.db.database import Database
 from openbook.db.objects import PgObjectSource
 from openbook.db.sites import Site
 from openbook.errors import CorruptObject, InternalError, NotFound, OpenBookError, RenderError
-from openbook.fs import storage
+from openbook.fs import buildcache, storage
 from openbook.fs.themes import theme_exists
 from openbook.store.objects import ObjectId, decode_commit
 from openbook.store.trees import list_dir
@@ -85,24 +85,30 @@ def _guarded(step: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 
 
 async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...], site: Site, commit_id: str,
-                previous_commit: str | None, limits: BuildLimits | None = None) -> BuildOutcome:
+                previous_commit: str | None, limits: BuildLimits | None = None,
+                cache_root: Path | None = None) -> BuildOutcome:
     """Render the commit for the site in a build process under `limits` (default: the
-    documented defaults) and publish it under STORAGE_PATH (not yet live).
+    documented defaults) and publish it under STORAGE_PATH (not yet live). The build
+    process starts from, and updates, the site's snapshot under `cache_root`
+    (BUILD_CACHE_PATH; None: no build cache).
 
     Raises RenderError/NotFound (content or theme errors; BuildLimitExceeded when the build
     went over a limit), PublishFailed (write errors), CorruptObject, InternalError (a
     renderer bug) and Unavailable (PostgreSQL cannot be reached: retry).
     """
     started = time.perf_counter()
-    with metrics.BUILD_PHASE.labels("load").time():
-        content = await load_content(db, site.workspace_id, commit_id, site.root)
-    folder = storage.site_dir(storage_root, site.workspace_id, site.id)
-    target = folder / commit_id
-    previous = folder / previous_commit if previous_commit and previous_commit != commit_id else None
-    config = await asyncio.to_thread(_guarded, compose.configure, site, content,
-                                     lambda name: theme_exists(name, themes_path))
-    job = BuildJob(content, config, themes_path, commit_id, target, previous, str(site.id), uuid.uuid4().hex)
-    stats, phases = await isolate.run(job, limits or BuildLimits())
+    cache = buildcache.snapshot_path(cache_root, site.workspace_id, site.id) if cache_root is not None else None
+    # The build process restores the site's cache while the commit is read.
+    async with await isolate.BuildProcess.start(limits or BuildLimits(), str(site.id), cache) as process:
+        with metrics.BUILD_PHASE.labels("load").time():
+            content = await load_content(db, site.workspace_id, commit_id, site.root)
+        folder = storage.site_dir(storage_root, site.workspace_id, site.id)
+        target = folder / commit_id
+        previous = folder / previous_commit if previous_commit and previous_commit != commit_id else None
+        config = await asyncio.to_thread(_guarded, compose.configure, site, content,
+                                         lambda name: theme_exists(name, themes_path))
+        job = BuildJob(content, config, themes_path, commit_id, target, previous, str(site.id), uuid.uuid4().hex)
+        stats, phases = await process.build(job)
     for phase, seconds in phases.items():
         metrics.BUILD_PHASE.labels(phase).observe(seconds)
     stats.setdefault("pages", 0)

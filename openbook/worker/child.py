@@ -16,16 +16,22 @@ anything a site's content decides, the process
 - records where it is (and each render process where it is) in the build's
   board folder, which the worker reads if it must kill the process.
 
-It then renders, checks every file against BUILD_MAX_FILE_MB and the
-deployment against BUILD_MAX_OUTPUT_MB, writes the folder, and sends the
-worker one message: ("ok", stats, phase seconds) or ("error", OpenBookError).
-Without a message, the exit code says what happened (`EXIT_*`).
+The process starts before the worker has read the commit's files from
+PostgreSQL: meanwhile it restores its site's render cache from the build
+cache on disk (`fs.buildcache`), so that reading both costs the longer of
+the two. Then it receives its `BuildJob`, renders, checks every file against
+BUILD_MAX_FILE_MB and the deployment against BUILD_MAX_OUTPUT_MB, writes
+the folder, and sends the worker one message: ("ok", stats, phase seconds)
+or ("error", OpenBookError). Without a message, the exit code says what
+happened (`EXIT_*`). After an "ok" it writes what the build learnt back to
+the build cache (the worker does not wait for that) and exits.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import resource
 import signal
@@ -40,10 +46,11 @@ from typing import Any
 from openbook import siteconf
 from openbook.config import BuildLimits
 from openbook.errors import BuildLimitExceeded, InternalError, OpenBookError, ReuseFailed
-from openbook.fs import storage
+from openbook.fs import buildcache, storage
 from openbook.fs.themes import load_theme
 from openbook.render import build_key as render_build_key
 from openbook.render import parallel, progress
+from openbook.render.cache import SITE_CACHES
 from openbook.worker import compose
 
 CPU_GRACE_S = 5  # between SIGXCPU (the error names the template) and the kernel's SIGKILL
@@ -159,8 +166,36 @@ def _apply_limits(limits: BuildLimits) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
 
-def main(conn: Connection, job: BuildJob, limits: BuildLimits, board: Path) -> None:
-    """The build process: run `job` under `limits`, send the worker one message, exit."""
+def _restore(site_key: str, cache: Path | None) -> dict[str, Any]:
+    """Fill the site's render cache from its snapshot; what it cost, for the build's stats."""
+    started = time.perf_counter()
+    data = buildcache.load(cache) if cache is not None else None
+    if data is None:
+        return {"restored": 0, "restore_ms": 0}
+    # Restoring allocates a few hundred thousand objects that live to the end: no collection
+    # should walk them, during the restore or after it (gc.freeze).
+    gc.disable()
+    try:
+        restored = SITE_CACHES.restore(site_key, data)
+    finally:
+        gc.freeze()
+        gc.enable()
+    return {"restored": restored, "restore_ms": round((time.perf_counter() - started) * 1000),
+            "snapshot_bytes": len(data)}
+
+
+def _save(site_key: str, cache: Path | None) -> None:
+    if cache is not None:
+        buildcache.save(cache, SITE_CACHES.snapshot(site_key))
+
+
+def ready() -> None:
+    """Does nothing: `isolate.prepare` starts one to have the fork server running."""
+
+
+def main(conn: Connection, site_key: str, cache: Path | None, limits: BuildLimits, board: Path) -> None:
+    """The build process: restore the site's cache, receive the job, run it under `limits`,
+    send the worker one message, save what the build learnt, exit."""
     message: tuple[Any, ...]
     try:
         os.setpgid(0, 0)
@@ -168,8 +203,14 @@ def main(conn: Connection, job: BuildJob, limits: BuildLimits, board: Path) -> N
         progress.observe(Board(board))
         parallel.fork_from_here()
         _apply_limits(limits)
+        progress.at("the build cache", "reading it")
+        restored = _restore(site_key, cache)
+        try:
+            job: BuildJob = conn.recv()
+        except EOFError:
+            return  # the worker gave up on this build (it could not read the commit)
         stats, phases = render_and_write(job, limits)
-        message = ("ok", stats, phases)
+        message = ("ok", {**stats, "cache": restored}, phases)
     except OpenBookError as exc:
         message = ("error", exc)
     except MemoryError:
@@ -187,3 +228,5 @@ def main(conn: Connection, job: BuildJob, limits: BuildLimits, board: Path) -> N
     except MemoryError:
         os._exit(EXIT_MEMORY)
     conn.close()
+    if message[0] == "ok":
+        _save(site_key, cache)  # after the message: the deployment does not wait for it

@@ -74,6 +74,7 @@ class Context:
     max_attempts: int = MAX_ATTEMPTS
     retention_min_age_s: float = RETENTION_MIN_AGE_S
     limits: BuildLimits = field(default_factory=BuildLimits)
+    build_cache: Path | None = None  # BUILD_CACHE_PATH (None: every build starts cold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +162,7 @@ async def _run(ctx: Context, deployment_id: uuid.UUID) -> Result:
         try:
             site, previous = await rows.build_inputs(leased)
             outcome = await build(ctx.db, ctx.storage, ctx.themes_path, site, leased.commit_id, previous,
-                                  ctx.limits)
+                                  ctx.limits, ctx.build_cache)
         except Unavailable:
             raise
         except BuildLimitExceeded as exc:

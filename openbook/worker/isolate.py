@@ -7,14 +7,18 @@ build runs in a process of its own (`child.main`), started by the fork
 server (the worker is a threaded asyncio process: forking it could copy a
 lock another thread holds), with BUILD_CPU_S and BUILD_MEMORY_MB set by
 `setrlimit`, and killed — with its render processes, one process group — at
-BUILD_WALL_S. The worker's event loop keeps renewing the deployment's lease
-meanwhile, and other builds run on.
+BUILD_WALL_S after it started. The worker's event loop keeps renewing the
+deployment's lease meanwhile, and other builds run on.
+
+The process starts first (`BuildProcess.start`) and restores its site's
+build cache while the worker reads the commit; `build` then hands it the job.
 
 How a build ends, and what the deployment's error says:
 
 - the build process sends ("ok", ...) or ("error", OpenBookError): the stats,
   or the error it met, raised here as it was (BuildLimitExceeded for SIGXCPU,
-  MemoryError and output sizes, naming the template and line);
+  MemoryError and output sizes, naming the template and line); after "ok" it
+  saves the site's cache and exits on its own (`_reap` joins it later);
 - it is still running at the deadline: killed, BuildLimitExceeded("wall");
 - it ended without a message: killed by the kernel (the CPU hard limit, the
   OOM killer) or its render process was, BuildLimitExceeded("killed"), or it
@@ -33,6 +37,8 @@ import os
 import shutil
 import signal
 import tempfile
+import time
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -46,71 +52,146 @@ from openbook.worker import child
 from openbook.worker.child import Board, BuildJob
 
 Phases = dict[str, float]
-_EXIT_WAIT_S = 10.0  # for a process that sent its message to exit
+_EXIT_WAIT_S = 30.0  # a build process that sent its result gets this long to save its cache and exit
 
 
-async def run(job: BuildJob, limits: BuildLimits) -> tuple[dict[str, Any], Phases]:
-    """Build `job` in a new process under `limits`; (stats, seconds per phase).
+@dataclass(frozen=True, slots=True)
+class _Finishing:
+    """A build process that sent its result and is saving its site's cache."""
 
-    Raises what the build met (RenderError, NotFound, PublishFailed,
-    InternalError), BuildLimitExceeded when it went over a limit, and OSError
-    when no process could be started.
-    """
-    board = Path(tempfile.mkdtemp(prefix="openbook-build-"))
-    try:
-        return await _run(job, limits, board)
-    finally:
-        shutil.rmtree(board, ignore_errors=True)
+    proc: BaseProcess
+    site_key: str
+    deadline: float  # time.monotonic(): killed after it
 
 
-async def _run(job: BuildJob, limits: BuildLimits, board: Path) -> tuple[dict[str, Any], Phases]:
-    # The fork server imports the build process's code when it starts: each build starts warm.
-    ctx = parallel.process_context(child.__name__)
-    reader, writer = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=child.main, args=(writer, job, limits, board), name="openbook-build")
-    started = False
-    try:
-        await asyncio.to_thread(proc.start)  # pickles the content: not on the event loop
-        started = True
-        writer.close()  # the build process holds the only writer: its end is our EOF
-        message, timed_out = await _outcome(proc, reader, limits.wall_s)
-    finally:
-        writer.close()
-        if started:
-            if proc.is_alive():
-                _kill(proc)
-            await asyncio.to_thread(proc.join)
-        reader.close()
-    if message is not None:
-        if message[0] == "ok":
+_finishing: set[_Finishing] = set()
+
+
+class BuildProcess:
+    """One build process: started before its job is known (it restores the site's build
+    cache meanwhile), given the job with `build`, killed on `close` if it has not finished."""
+
+    def __init__(self, proc: BaseProcess, conn: Connection, limits: BuildLimits, board: Path, deadline: float,
+                 site_key: str) -> None:
+        self._proc = proc
+        self._site_key = site_key
+        self._conn = conn
+        self._limits = limits
+        self._board = board
+        self._deadline = deadline  # the event loop's clock
+        self._done = False
+        self._closed = False
+
+    @classmethod
+    async def start(cls, limits: BuildLimits, site_key: str, cache: Path | None) -> BuildProcess:
+        """Start a build process for site `site_key` whose build cache snapshot is `cache`.
+        Raises OSError when no process can be started."""
+        _reap()
+        # The site's previous build may still be saving what it learnt: wait for it rather than
+        # build cold (a snapshot takes a fraction of a second to write, a cold build seconds).
+        for saving in [f for f in _finishing if f.site_key == site_key]:
+            await asyncio.to_thread(saving.proc.join, max(0.0, saving.deadline - time.monotonic()))
+        _reap()
+        board = Path(tempfile.mkdtemp(prefix="openbook-build-"))
+        # The fork server imports the build process's code when it starts: each build starts warm.
+        ctx = parallel.process_context(child.__name__)
+        ours, theirs = ctx.Pipe(duplex=True)
+        proc = ctx.Process(target=child.main, args=(theirs, site_key, cache, limits, board), name="openbook-build")
+        try:
+            await asyncio.to_thread(proc.start)
+        except BaseException:
+            ours.close()
+            shutil.rmtree(board, ignore_errors=True)
+            raise
+        finally:
+            theirs.close()  # the build process holds the only other end: its exit is our EOF
+        return cls(proc, ours, limits, board, asyncio.get_running_loop().time() + limits.wall_s, site_key)
+
+    async def __aenter__(self) -> BuildProcess:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def build(self, job: BuildJob) -> tuple[dict[str, Any], Phases]:
+        """Run `job` in this process; (stats, seconds per phase).
+
+        Raises what the build met (RenderError, NotFound, PublishFailed,
+        InternalError), and BuildLimitExceeded when it went over a limit.
+        """
+        # Pickled in a thread, not on the event loop. OSError: the process is gone already
+        # (killed while restoring): its end says why.
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(self._conn.send, job)
+        message, timed_out = await self._outcome()
+        if message is not None and message[0] == "ok":
+            self._done = True
             return message[1], message[2]
-        error: OpenBookError = message[1]
-        raise error
-    await asyncio.to_thread(storage.remove_temp, job.target, job.token)
-    raise _ended(proc, timed_out, limits, Board.read(board))
+        await self._stop()
+        if message is not None:
+            error: OpenBookError = message[1]
+            raise error
+        await asyncio.to_thread(storage.remove_temp, job.target, job.token)
+        raise _ended(self._proc, timed_out, self._limits, Board.read(self._board))
+
+    async def close(self) -> None:
+        """Release the process: one that sent its result finishes saving its cache on its own
+        (reaped later, killed at its deadline); any other is killed now."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._done:
+            self._conn.close()
+            _finishing.add(_Finishing(self._proc, self._site_key, time.monotonic() + _EXIT_WAIT_S))
+        else:
+            await self._stop()
+        shutil.rmtree(self._board, ignore_errors=True)
+
+    async def _stop(self) -> None:
+        self._conn.close()
+        if self._proc.is_alive():
+            _kill(self._proc)
+        await asyncio.to_thread(self._proc.join)
+
+    async def _outcome(self) -> tuple[Any, bool]:
+        """(the build process's message or None, whether the deadline passed first)."""
+        loop = asyncio.get_running_loop()
+        conn = self._conn
+        readable = asyncio.Event()
+        loop.add_reader(conn.fileno(), readable.set)  # a message, or EOF when the process is gone
+        try:
+            await asyncio.wait_for(readable.wait(), max(0.0, self._deadline - loop.time()))
+        except TimeoutError:
+            return None, True
+        finally:
+            loop.remove_reader(conn.fileno())
+        receiving = asyncio.ensure_future(asyncio.to_thread(_receive, conn))
+        try:
+            # A message is sent whole right before the process saves and exits; one stuck
+            # halfway is killed, which ends the read with EOF.
+            return await asyncio.wait_for(asyncio.shield(receiving), max(0.0, self._deadline - loop.time())), False
+        except TimeoutError:
+            _kill(self._proc)
+            await receiving
+            return None, True
 
 
-async def _outcome(proc: BaseProcess, reader: Connection, wall_s: float) -> tuple[Any, bool]:
-    """(the build process's message or None, whether the deadline passed first)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wall_s
-    readable = asyncio.Event()
-    loop.add_reader(reader.fileno(), readable.set)  # a message, or EOF when the process is gone
-    try:
-        await asyncio.wait_for(readable.wait(), wall_s)
-    except TimeoutError:
-        return None, True
-    finally:
-        loop.remove_reader(reader.fileno())
-    receiving = asyncio.ensure_future(asyncio.to_thread(_receive, reader))
-    try:
-        # A message is sent whole right before exiting; a process stuck halfway is killed,
-        # which ends the read with EOF.
-        return await asyncio.wait_for(asyncio.shield(receiving), max(0.0, deadline - loop.time())), False
-    except TimeoutError:
-        _kill(proc)
-        await receiving
-        return None, True
+def prepare() -> None:
+    """Start the fork server now rather than at the first build (it imports and warms up the
+    renderer: most of a second). Blocking: call it in a thread."""
+    proc = parallel.process_context(child.__name__).Process(target=child.ready, name="openbook-build-ready")
+    proc.start()
+    proc.join()
+
+
+def _reap() -> None:
+    """Join the build processes that finished saving; kill those past their deadline."""
+    for saving in list(_finishing):
+        if saving.proc.is_alive() and time.monotonic() > saving.deadline:
+            _kill(saving.proc)
+        if not saving.proc.is_alive():
+            saving.proc.join()
+            _finishing.discard(saving)
 
 
 def _receive(reader: Connection) -> Any:

@@ -24,12 +24,13 @@ from openbook.config import RETENTION_MIN_AGE_S, Settings
 from openbook.db.database import Database
 from openbook.db.sites import all_domains, all_previews
 from openbook.errors import ConfigError, PublishFailed, Unavailable
-from openbook.fs import storage
+from openbook.fs import buildcache, storage
 from openbook.logs import setup_logging
 from openbook.pipeline.mirrors import MirrorSync, limits_of
 from openbook.pipeline.relay import Relay
 from openbook.pipeline.webhooks import WebhookDelivery
 from openbook.stream.deployments import DeploymentStream
+from openbook.worker import isolate
 from openbook.worker.consumer import Consumer
 from openbook.worker.deploy import MIN_LEASE_S, Context, Result, run_deployment
 
@@ -45,15 +46,17 @@ def context(settings: Settings, db: Database) -> Context:
     assert settings.storage_path is not None
     return Context(db=db, storage=settings.storage_path, themes_path=settings.themes_path,
                    owner=settings.worker_name, lease_s=lease_seconds(settings),
-                   retention_min_age_s=settings.retention_min_age_s, limits=settings.build_limits)
+                   retention_min_age_s=settings.retention_min_age_s, limits=settings.build_limits,
+                   build_cache=settings.build_cache_path)
 
 
 async def deploy_one(db: Database, storage_path: Path, deployment_id: uuid.UUID, *,
                      themes_path: tuple[Path, ...] = (), owner: str = "bench",
                      retention_min_age_s: float = RETENTION_MIN_AGE_S) -> Result:
-    """Run one deployment to a terminal state in this process (benchmarks, tools); no Redis involved."""
+    """Run one deployment to a terminal state from this process (benchmarks, tools); no Redis
+    involved. Its build process keeps its cache where a worker would: STORAGE_PATH/_build-cache."""
     ctx = Context(db=db, storage=storage_path, themes_path=themes_path, owner=owner,
-                  retention_min_age_s=retention_min_age_s)
+                  retention_min_age_s=retention_min_age_s, build_cache=storage_path / buildcache.DIRNAME)
     while True:
         result = await run_deployment(ctx, deployment_id)
         if result.verdict.value != "retry":
@@ -95,6 +98,7 @@ async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
             await asyncio.to_thread(storage.reconcile_hosts, settings.storage_path, domains, previews)
         except PublishFailed as exc:
             log.error("cannot reconcile _hosts: %s (domains may serve stale links until fixed)", exc.message)
+        await asyncio.to_thread(isolate.prepare)  # the fork server, warm before the first build
         relay_task = asyncio.create_task(Relay(db, stream).run())
         webhook_task = asyncio.create_task(WebhookDelivery(db, settings.webhooks).run())
         mirror_task = asyncio.create_task(MirrorSync(db, limits_of(settings)).run())

@@ -61,8 +61,11 @@ async def test_the_document_states_ranges_patterns_counts_and_types(spec: dict[s
             for status in ("414", "431"):
                 assert status in op["responses"], f"{method} {path} {status}"
             for status, answer in op["responses"].items():
-                if status.startswith("2") and path not in ("/api/refs/{ref}/files/{path}", "/metrics") \
-                        and not path.startswith("/git/"):
+                if status.startswith("2") and path.startswith("/git/"):
+                    assert list(answer["content"]) == [f"application/x-{path.rsplit('/', 1)[-1]}-result"
+                                                       if method == "post"
+                                                       else "application/x-git-upload-pack-advertisement"]
+                elif status.startswith("2") and path not in ("/api/refs/{ref}/files/{path}", "/metrics"):
                     assert answer["content"]["application/json"]["schema"] != {"type": "object"} or \
                         path == "/api/openapi.json", f"{method} {path} {status}"
     assert list(paths["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]

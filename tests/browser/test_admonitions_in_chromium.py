@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import BrowserContext, Page
 
 from openbook.fs.themes import load_theme
@@ -41,16 +40,20 @@ async def _styles(page: Page) -> list[dict[str, str]]:
     return result
 
 
-@pytest.mark.parametrize("theme", ["base", "book", "blog"])
-async def test_admonitions_look_alike_in_light_and_dark(theme: str, tmp_path: Path, serve: Any,
+async def test_admonitions_look_alike_in_light_and_dark(tmp_path: Path, serve: Any,
                                                          browser: BrowserContext) -> None:
+    for theme in ("base", "book", "blog"):  # one browser for the three themes
+        await _check_theme(theme, tmp_path / theme, serve, browser)
+
+
+async def _check_theme(theme: str, folder: Path, serve: Any, browser: BrowserContext) -> None:
     result = build_site({"notes.md": PAGE.encode(), "index.md": b"# Home\n"}, load_theme(theme),
                         SiteSettings(title="Notes"), workers=1)
     for file in result.files:
-        target = tmp_path / "site" / file.path
+        target = folder / file.path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(file.data or b"")
-    base = await serve(tmp_path / "site")
+    base = await serve(folder)
     page = await browser.new_page()
     looks = {}
     for scheme in ("light", "dark"):
@@ -68,8 +71,8 @@ async def test_admonitions_look_alike_in_light_and_dark(theme: str, tmp_path: Pa
         assert light["border"] != dark["border"] and light["background"] != dark["background"], theme
 
     # a screen reader meets a note named by its title
-    assert await page.get_by_role("note", name="Read this first").count() == 1
-    assert await page.get_by_role("note", name="Folded tip").count() == 1
+    assert await page.get_by_role("note", name="Read this first").count() == 1, theme
+    assert await page.get_by_role("note", name="Folded tip").count() == 1, theme
     hidden = page.get_by_text("Hidden until opened.")
     assert not await hidden.is_visible()
     await page.get_by_text("Folded tip").click()

@@ -13,7 +13,17 @@ from openbook.config import DatabaseSettings
 from openbook.db.database import Database
 from openbook.db.migrate import apply_migrations
 from openbook.dev.stack import PostgresServer
-from tests.perf import bench_gc, bench_git, bench_merge, bench_pipeline, bench_render, bench_store
+from tests.perf import (
+    bench_books,
+    bench_gc,
+    bench_git,
+    bench_isolation,
+    bench_merge,
+    bench_pipeline,
+    bench_render,
+    bench_store,
+    bench_studio,
+)
 
 
 def print_table(title: str, rows: list[bench_store.Row]) -> None:
@@ -55,6 +65,14 @@ def main(only: list[str]) -> int:
             print_table("Git remote (real API process) vs plain git on the same files", bench_git.run(pg, base))
         if wanted("pipeline"):
             print_table("Publishing pipeline (real API and worker processes)", bench_pipeline.run(pg, base))
+        if wanted("books"):
+            print_table("Books written for mdBook (real API and worker processes; peer: listings inlined)",
+                        bench_books.run(pg, base))
+        if wanted("isolation"):
+            print_table("Isolated builds and fair workers (peer column: the release before them, issue 8)",
+                        bench_isolation.incremental_rows() + bench_isolation.fairness_rows(pg, base))
+        if wanted("studio"):
+            print_table("Web studio (round trips to the real app over loopback)", bench_studio.run(pg, base))
         if wanted("render"):
             # Last: MkDocs alone needs ~12 minutes on 5,000 pages (BENCH_NO_PEERS=1 skips MkDocs and Hugo).
             print(f"\nRendering: a generated {bench_render.PAGES:,}-page book (~2 KB pages),"

@@ -152,3 +152,13 @@ async def test_same_problem_again_sends_no_event(book_dir: Path, start_preview: 
     version = preview.version
     assert await preview.rebuild() == []
     assert preview.version == version, "an unchanged problem does not reload the error page"
+
+
+async def test_a_book_for_another_tool_previews_as_it_deploys(start_preview: StartPreview) -> None:
+    mdbook = Path(__file__).resolve().parents[1] / "fixtures" / "books" / "mdbook"
+    client, _ = await start_preview(mdbook)
+    home = await (await client.get("/")).text()  # src/introduction.md, the first chapter of src/SUMMARY.md
+    assert "Welcome, crab fans" in home
+    listings = await client.get("/listings/")
+    assert listings.status == 200 and "{{#" not in await listings.text()
+    assert (await client.get("/src/listings/")).status == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +11,7 @@ import jinja2
 import pytest
 
 from openbook.render import search, templates
-from openbook.render.cache import SITE_CACHES, Kind, SiteCache, SiteCaches, Table
+from openbook.render.cache import SITE_CACHES, Kind, SiteCache, SiteCaches, Table, runtime
 from openbook.render.frames import Frames
 from openbook.render.links import LinkResolver
 from tests.render.conftest import Build
@@ -98,3 +99,43 @@ def test_a_table_serves_builds_with_the_same_inputs_and_never_outgrows_the_live_
     stale.update((f"old{i}", i) for i in range(200))
     cache.settle(frames, live=50)  # 200 > 2 x 50 + slack: most entries are no longer needed
     assert cache.table(frames, "d3") == {}
+
+
+DATED: dict[str, bytes | str] = {
+    **BOOK,
+    "news.md": "---\ntitle: News\ndate: 2024-05-01\nwhen: 2024-05-01T10:00:00+02:00\ntags: [a, b]\n---\n# News\n",
+    "guide/included.md": "# Included\n\n{{#include ../snippets/hello.txt}}\n\n{{#unknown}}\n",
+    "snippets/hello.txt": "Hello from a file.\n",
+}
+
+
+def test_a_snapshot_restored_in_a_fresh_cache_serves_the_next_build_as_the_warm_cache_would(
+        build: Build, work: Counter[str]) -> None:
+    SITE_CACHES.clear()
+    first = build(DATED, site_key="a")
+    snapshot = SITE_CACHES.snapshot("a")
+    SITE_CACHES.clear()  # a new process: nothing in memory
+    assert SITE_CACHES.restore("a", snapshot) > len(DATED)
+    work.clear()
+    edited = {**DATED, "ref/cli.md": "# CLI\n\nNew text."}
+    again = build(edited, site_key="a", previous=keys(first.result))
+    assert again.stats["parsed"] == 1 and again.stats["rendered"] < 10
+    assert again.stats["problems"] == first.result.stats["problems"] != []  # kept with the pages
+    assert work == Counter(), "recomputed what the snapshot held"
+    SITE_CACHES.clear()
+    assert again.files == build(edited, site_key="b", previous=keys(first.result)).files
+
+
+def test_a_snapshot_of_other_renderer_code_or_damaged_restores_nothing(build: Build) -> None:
+    SITE_CACHES.clear()
+    build(BOOK, site_key="a")
+    snapshot = SITE_CACHES.snapshot("a")
+    _, entries = marshal.loads(snapshot)
+    other_runtime = marshal.dumps((("another renderer",), entries))
+    for data in (other_runtime, snapshot[: len(snapshot) // 2], b"not a snapshot"):
+        assert SiteCaches().restore("a", data) == 0
+    # An entry that does not decode is left out; the others are restored.
+    damaged = [(name, key, "garbage", size) if name == "parsed page" else (name, key, value, size)
+               for name, key, value, size in entries]
+    kept = SiteCaches().restore("a", marshal.dumps((runtime(), damaged)))
+    assert 0 < kept == len(entries) - sum(1 for e in entries if e[0] == "parsed page")

@@ -107,14 +107,21 @@ def test_an_mdbook_book_renders_its_listings(build: Build) -> None:
     three = site.html("chapter_3/index.html")
     assert three.find("figcaption").text == "hello.py"
     assert three.find("figure", class_="code-listing").text.startswith("hello.py")
-    assert "shared/index.html" in site.files
+    assert "shared/index.html" not in site.files  # an included file is a snippet, not a page
     # a problem in a snippet is listed once, at the snippet's line, counted per page that meets it
     assert site.stats["problems"] == [
         {"path": "src/shared.md", "line": 3, "kind": "include",
-         "message": "include of gone.rs: no such file (src/gone.rs)", "count": 3},
+         "message": "include of gone.rs: no such file (src/gone.rs)", "count": 2},
     ]
     assert site.stats["broken_links"] == [
-        {"path": "src/shared.md", "line": 1, "target": "nowhere.md", "count": 3}]
+        {"path": "src/shared.md", "line": 1, "target": "nowhere.md", "count": 2}]
+
+
+def test_lines_after_an_include_are_reported_at_their_own_line(build: Build) -> None:
+    page = "# Page\n\n```rust\n{{#include ../listings/main.rs}}\n```\n\n{% tabs %}\n\n[gone](gone.md)\n"
+    site = build({"src/page.md": page, "listings/main.rs": LISTING}, source="src")
+    assert [(p["path"], p["line"]) for p in site.stats["problems"]] == [("src/page.md", 7)]
+    assert [(b["path"], b["line"]) for b in site.stats["broken_links"]] == [("src/page.md", 9)]
 
 
 def test_strict_mode_fails_on_a_problem(build: Build) -> None:
@@ -134,5 +141,5 @@ def test_editing_an_included_file_renders_exactly_the_pages_that_include_it(buil
     added = {**BOOK, "src/gone.rs": "fn gone() {}\n"}
     _, again, rendered = rebuild(build, BOOK, added, source="src", site_key="includes-test",
                                  before={"source": "src", "site_key": "includes-test"})
-    assert pages(rendered) == {"chapter_2/index.html", "chapter_3/index.html", "shared/index.html", "gone.rs"}
+    assert pages(rendered) == {"chapter_2/index.html", "chapter_3/index.html", "gone.rs"}
     assert again.stats["problems"] == []

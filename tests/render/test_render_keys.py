@@ -103,7 +103,8 @@ def test_build_key_covers_commit_root_theme_and_every_setting() -> None:
         "summary": "toc.md",
         "home": "intro.md",
     }
-    # A new setting needs a line here; `nav` is covered by what it decides (test_nav_spec_...).
+    # A new setting needs a line here; `nav` is covered by what it decides
+    # (test_books.py::test_nav_edit_renders_what_it_changes_and_equals_a_full_build).
     assert set(changed) | {"nav"} == {f.name for f in dataclasses.fields(SiteSettings)}
     for name, value in changed.items():
         others.add(build_key("c1", "docs", chain, dataclasses.replace(settings, **{name: value})))

@@ -195,3 +195,24 @@ async def test_missing_object_is_corruption(repo: Repo) -> None:
         await read_blob(repo.src, root, "a/b.md")
     with pytest.raises(CorruptObject):
         await apply_changes(repo.src, root, [Change.put("a/c.md", b"c")])
+
+
+async def test_a_page_of_a_split_directory_in_stored_order(repo: Repo) -> None:
+    from openbook.store import dirs
+    from openbook.store.reader import Reader
+    from openbook.store.trees import lookup
+
+    names = [f"f{i:05d}" for i in range(3000)]
+    root = await repo.tree({f"big/{n}": b"x" for n in names})
+    folder = await lookup(repo.src, root, "big")
+    assert folder is not None
+    seen: list[str] = []
+    for start in range(0, 3000, 700):
+        entries, total = await dirs.page(Reader(repo.src), folder.hash, start, 700)
+        assert total == 3000 and len(entries) == min(700, 3000 - start)
+        seen.extend(e.name for e in entries)
+    assert sorted(seen) == names and len(set(seen)) == 3000  # every entry once, pages do not overlap
+    assert await dirs.page(Reader(repo.src), folder.hash, 3000, 10) == ([], 3000)
+    small = await repo.tree({"a": b"1", "c": b"2", "b": b"3"})
+    entries, total = await dirs.page(Reader(repo.src), small, 1, 5)
+    assert [e.name for e in entries] == ["b", "c"] and total == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from typing import Any
 
@@ -58,7 +59,7 @@ async def test_rendered_pages_are_sandboxed_and_use_the_site_renderer(sign_in: S
                                                                       workspace_id: uuid.UUID) -> None:
     browser = await sign_in(workspace_id, "reader")
     resp, page = await browser.get(f"/studio/render/-/{book['first']}/guide/intro/index.html")
-    assert resp.status == 200 and resp.headers["Content-Security-Policy"].startswith("sandbox;")
+    assert resp.status == 200 and resp.headers["Content-Security-Policy"].startswith("sandbox allow-same-origin;")
     assert "Hello <strong>world</strong>" in page
     assert "<script>alert('page')</script>" not in page  # the renderer's html mode, as on the site
     resp, page = await browser.get(f"/studio/render/-/{book['first']}/index.html")
@@ -69,7 +70,8 @@ async def test_rendered_pages_are_sandboxed_and_use_the_site_renderer(sign_in: S
     image, _ = await browser.get(f"/studio/render/-/{book['first']}/img/logo.png")
     assert image.status == 200 and image.content_type == "image/png"
     raw, _ = await browser.get("/studio/raw?ref=main&path=raw.html")
-    assert raw.content_type == "text/plain" and raw.headers["Content-Security-Policy"].startswith("sandbox;")
+    assert raw.content_type == "text/plain"
+    assert raw.headers["Content-Security-Policy"].startswith("sandbox allow-same-origin;")
 
 
 async def test_another_workspaces_commits_and_files_are_404(sign_in: SignIn, book: dict[str, Any],
@@ -96,3 +98,23 @@ async def test_tree_pages_through_a_large_folder(sign_in: SignIn, database: Data
     _, third = await browser.get("/studio/tree?ref=main&path=many&page=3")
     assert "p0399.md" in third and "p0449.md" in third and "p0398.md" not in third
     assert studio_content.LISTINGS.rows >= 451
+
+
+async def test_a_very_large_folder_pages_in_stored_order_and_finds_names(
+        sign_in: SignIn, database: Database, workspace_id: uuid.UUID, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(studio_content, "SORTED_FOLDER_MAX", 300)
+    repo = ContentRepository(database, workspace_id)
+    await repo.commit("main", [Change.put(f"big/n{i:04d}.md", b"x") for i in range(450)], "big", "ada", None)
+    browser = await sign_in(workspace_id)
+    seen: set[str] = set()
+    for page in (1, 2, 3):
+        _, html_page = await browser.get(f"/studio/tree?ref=main&path=big&page={page}")
+        assert "listed in the order they are stored" in html_page and "450 entries" in html_page
+        names = re.findall(r">(n\d{4}\.md)</a>", html_page)
+        assert names == sorted(names) and not seen & set(names)
+        seen |= set(names)
+    assert len(seen) == 450
+    resp, _ = await browser.get("/studio/tree?ref=main&path=big&name=n0123.md")
+    assert resp.status == 303 and resp.headers["Location"] == "/studio/file?ref=main&path=big%2Fn0123.md"
+    resp, html_page = await browser.get("/studio/tree?ref=main&path=big&name=<nope>")
+    assert resp.status == 200 and "There is nothing named <strong>&lt;nope&gt;</strong>" in html_page

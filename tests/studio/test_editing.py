@@ -79,6 +79,7 @@ async def test_preview_renders_the_draft_with_the_site_theme(sign_in: SignIn, re
     assert resp.status == 200, body
     head = (await repo.branch("draft")).head
     assert f'<base href="/studio/render/-/{head}/guide/new/">' in body["html"]
+    assert f"/studio/render/-/{head}/static/" in body["html"] and "../static/" not in body["html"]
     assert "Some <em>words</em>." in body["html"] and "stylesheet" in body["html"]
     resp, body = await browser.post_json("/studio/preview", {"branch": "draft", "path": "x.png", "content": "x"})
     assert resp.status == 400 and "only .md" in body["error"]["message"]

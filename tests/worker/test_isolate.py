@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,9 +34,14 @@ def job(tmp_path: Path, content: dict[str, bytes]) -> BuildJob:
     return BuildJob(content, SITE, (), "c" * 64, target, None, "site", uuid.uuid4().hex)
 
 
+async def run(built: BuildJob, limits: BuildLimits, cache: Path | None = None) -> tuple[dict[str, Any], Any]:
+    async with await isolate.BuildProcess.start(limits, built.site_key, cache) as process:
+        return await process.build(built)
+
+
 async def test_a_build_within_its_limits_is_published(tmp_path: Path) -> None:
     built = job(tmp_path, {"index.md": b"# Home\n", "guide.md": b"# Guide\n"})
-    stats, phases = await isolate.run(built, BuildLimits())
+    stats, phases = await run(built, BuildLimits())
     assert stats["pages"] == 2 and stats["written"] == stats["files"]
     assert set(phases) == {"render", "write"}
     assert b"Guide" in (built.target / "guide/index.html").read_bytes()
@@ -53,7 +59,7 @@ async def test_a_build_over_a_limit_fails_naming_the_template_and_the_limit(
         tmp_path: Path, template: str, limits: BuildLimits, limit: str, says: str) -> None:
     built = job(tmp_path, {"index.md": b"# Home\n", "_theme/templates/page.html": template.encode()})
     with pytest.raises(BuildLimitExceeded) as err:
-        await isolate.run(built, limits)
+        await run(built, limits)
     assert err.value.limit == limit and err.value.message.startswith(says), err.value.message
     assert not built.target.exists()
     assert not storage.temp_folder(built.target, built.token).exists()
@@ -63,7 +69,7 @@ async def test_a_deployment_over_its_total_size_fails_before_its_folder_appears(
     content = {"index.md": b"# Home\n", **{f"files/{i}.bin": os.urandom(400_000) for i in range(4)}}
     built = job(tmp_path, content)
     with pytest.raises(BuildLimitExceeded) as err:
-        await isolate.run(built, BuildLimits(max_file_mb=1, max_output_mb=1))
+        await run(built, BuildLimits(max_file_mb=1, max_output_mb=1))
     assert err.value.limit == "output_size" and "BUILD_MAX_OUTPUT_MB" in err.value.message
     assert not built.target.exists() and list(built.target.parent.iterdir()) == []
 
@@ -90,7 +96,7 @@ async def test_a_killed_build_takes_its_render_processes_with_it(tmp_path: Path)
     built = job(tmp_path, {"index.md": b"# Home\n", **pages, "_theme/templates/page.html": RUNAWAY.encode()})
     before = _build_processes()
     with pytest.raises(BuildLimitExceeded) as err:
-        await isolate.run(built, BuildLimits(wall_s=3))
+        await run(built, BuildLimits(wall_s=3))
     # Render processes were each inside a page: those are named, not the waiting build process.
     assert err.value.limit == "wall" and err.value.path == "_theme/templates/page.html"
     assert "rendering p" in err.value.message, err.value.message
@@ -98,3 +104,21 @@ async def test_a_killed_build_takes_its_render_processes_with_it(tmp_path: Path)
     while (left := _build_processes() - before) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not left, f"processes of the killed build still run: {left}"
+
+
+async def test_what_a_build_learnt_serves_the_next_build_process(tmp_path: Path) -> None:
+    pages = {f"p{i}.md": f"# Page {i}\n\nSee [the next](p{i + 1}.md).\n".encode() for i in range(30)}
+    cache = tmp_path / "cache" / "ws" / "site.snapshot"
+    first = job(tmp_path, {"index.md": b"# Home\n", **pages})
+    stats, _ = await run(first, BuildLimits(), cache)
+    assert stats["parsed"] == 31 and stats["cache"]["restored"] == 0
+    # The snapshot is written after the result was sent (the deployment does not wait for it);
+    # the site's next build process waits for it rather than start cold.
+    edited = job(tmp_path, {**first.content, "p7.md": b"# Page 7, edited\n"})
+    edited = BuildJob(edited.content, SITE, (), "d" * 64, first.target.with_name("d" * 64), first.target,
+                      "site", uuid.uuid4().hex)
+    stats, _ = await run(edited, BuildLimits(), cache)
+    assert stats["cache"]["restored"] > 31 and stats["parsed"] == 1
+    # The edited page, the pages that show its title (prev/next), the shared nav and index files.
+    assert stats["rendered"] < 12 and stats["linked"] > 20
+    assert b"Page 7, edited" in (edited.target / "p7/index.html").read_bytes()
