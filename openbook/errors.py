@@ -21,6 +21,7 @@
     ├── IdempotencyMismatch  422: an idempotency key reused with another request
     ├── TooLarge             413 too_large
     ├── Unavailable          503: a backend (PostgreSQL, Redis) cannot be reached; retry
+    ├── MirrorFailed         a mirror could not fetch its external repository (network, refused)
     ├── PublishFailed        writing a build's output failed (disk full, permissions)
     │   └── ReuseFailed      a file to reuse is missing from the earlier build
     ├── CorruptObject        500: a stored object is missing or undecodable
@@ -159,6 +160,12 @@ class IdempotencyMismatch(OpenBookError):
 
 class TooLarge(OpenBookError):
     code = "too_large"
+
+
+class MirrorFailed(OpenBookError):
+    """A mirror's sync could not fetch from its URL; the message says why (for the mirror's events)."""
+
+    code = "mirror_failed"
 
 
 class Unavailable(OpenBookError):

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from openbook.api import audit, content, deployments, git, health, openapi, sites, webhooks
+from openbook.api import audit, content, deployments, git, health, mirrors, openapi, sites, webhooks
 from openbook.api import metrics as api_metrics
 from openbook.api.auth import auth_middleware
 from openbook.api.bodies import url_text_middleware
@@ -89,6 +89,7 @@ def create_app(settings: Settings) -> web.Application:
     deployments.setup(app)
     webhooks.setup(app)
     git.setup(app)
+    mirrors.setup(app)
     openapi.setup(app)
     app.add_subapp("/studio", create_studio(app))
     return app
