@@ -1,6 +1,6 @@
 -- Mirrors (issue 10, item 5): an external git repository followed into a branch. A push
 -- webhook (or the API) asks for a sync; a worker claims it and imports (docs/git.md).
--- depends: 0009_git_remote
+-- depends: 0009_git_remote 0010_studio_sessions
 
 CREATE TABLE mirrors (
     id            uuid PRIMARY KEY,
