@@ -98,12 +98,17 @@ class PushRefused(InvalidRequest):
 
 
 class RenderError(InvalidRequest):
-    """Content cannot be rendered; message names the file and the cause."""
+    """Content cannot be rendered; message names the file and the cause.
 
-    def __init__(self, path: str, cause: str) -> None:
+    `line` is the line of `path` the cause is at (0 when unknown or the whole file), for
+    `openbook check`'s `file:line:` list; the message keeps whatever line the cause names.
+    """
+
+    def __init__(self, path: str, cause: str, line: int = 0) -> None:
         super().__init__(f"{path}: {cause}", {"path": path, "cause": cause})
         self.path = path
         self.cause = cause
+        self.line = line
 
 
 class TargetRefused(InvalidRequest):
