@@ -92,8 +92,11 @@ def summarize_links(broken: Iterable[tuple[str, int, str]]) -> list[dict[str, An
 
 
 def describe(entry: dict[str, Any]) -> str:
-    """One stats entry (a problem or a broken link) as `openbook check` prints it."""
+    """One stats entry (a problem or a broken link) as `openbook check` prints it: `file:line: what`,
+    `file:line: error: what` for an error (which fails any deployment)."""
     where = f"{entry['path']}:{entry['line']}" if entry["line"] else entry["path"]
     what = entry["message"] if "message" in entry else f"broken link to {entry['target']}"
+    if entry.get("kind") == ERROR:
+        what = f"error: {what}"
     times = f" ({entry['count']} times)" if entry["count"] > 1 else ""
     return f"{where}: {what}{times}"
