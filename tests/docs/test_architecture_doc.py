@@ -19,7 +19,7 @@ def _listed() -> set[str]:
             continue
         depth, name = len(match.group(1)) // 2, match.group(2)
         if name.endswith("/"):
-            package = package[:depth] + [name.rstrip("/")]
+            package = [*package[:depth], name.rstrip("/")]
         elif name.endswith(".py"):
             found.add("/".join([*package[:depth], name]))
     return found
