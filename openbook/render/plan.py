@@ -28,13 +28,14 @@ from openbook.render.context import GENERATED_DIR, TOC_JS, PageRenderer, PageVie
 from openbook.render.frames import FRAMES, Frame, Frames
 from openbook.render.gather import Gathered
 from openbook.render.images import ImageSizes, Size
-from openbook.render.keys import RENDERER_VERSION, settings_json, sha
+from openbook.render.keys import settings_json, sha
 from openbook.render.links import write_links
 from openbook.render.outputs import Claim, Listing
 from openbook.render.pages import Page
 from openbook.render.problems import Failures
 from openbook.render.sitefiles import quote
 from openbook.render.templates import Templates, TemplateUses, valid_template_name
+from openbook.render.version import RENDERER_VERSION
 
 CONTENTS = "contents/index.html"
 USER_OVERRIDABLE = frozenset({"robots.txt", "sitemap.xml", "404.html"})

@@ -28,7 +28,6 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from openbook.api.app import create_app
 from openbook.config import load_settings
 from openbook.db.content import ContentRepository
 from openbook.db.database import Database
@@ -36,6 +35,7 @@ from openbook.db.objects import SHARED_CACHE
 from openbook.db.sites import Sites
 from openbook.db.workspaces import create_workspace
 from openbook.dev.stack import PostgresServer, RedisServer
+from openbook.server import create_app
 from openbook.store.reader import forget_decoded
 from openbook.store.trees import Change
 from openbook.studio import content as studio_content

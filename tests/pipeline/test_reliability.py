@@ -160,7 +160,7 @@ def private_dir() -> Any:
 async def test_redis_killed_and_restarted_empty(aiohttp_client: Any, stack: Stack, sql: Any, ws: uuid.UUID,
                                                 token: Callable[..., Headers], workers: StartWorker,
                                                 private_dir: Path) -> None:
-    from openbook.api.app import create_app
+    from openbook.server import create_app
 
     servers = [RedisServer(private_dir / "redis").start()]
     try:
@@ -189,10 +189,10 @@ async def test_redis_killed_and_restarted_empty(aiohttp_client: Any, stack: Stac
 async def test_postgres_restarted_under_worker_and_api(aiohttp_client: Any, stack: Stack,
                                                        workers: StartWorker,
                                                        private_dir: Path) -> None:
-    from openbook.api.app import create_app
     from openbook.config import DatabaseSettings
     from openbook.db.database import Database
     from openbook.db.workspaces import create_workspace
+    from openbook.server import create_app
     from tests.pipeline.conftest import JWT_SECRET
 
     pg = PostgresServer(private_dir / "pg").start()
