@@ -12,7 +12,7 @@ from openbook.cli import main
 from openbook.errors import RenderError
 from openbook.fs.scan import scan_folder
 from openbook.fs.themes import load_theme, theme_exists
-from openbook.worker import compose
+from openbook.publish import compose
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

@@ -4,7 +4,7 @@ and line; exit 1 when a strict deployment would fail. What a docs repository run
 
 The folder is read as `openbook push` reads it (`fs.scan`: no symlinks, no dot-files but
 `.well-known/` and GitBook's), configured as the worker configures a commit
-(`worker.compose`), and rendered without writing anything.
+(`publish.compose`), and rendered without writing anything.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 from openbook.errors import InvalidRequest, NotFound, RenderError
 from openbook.fs.scan import scan_folder
 from openbook.fs.themes import load_theme, theme_exists
+from openbook.publish import compose
 from openbook.render.problems import ERROR, describe
-from openbook.worker import compose
 
 EXIT_OK, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
 

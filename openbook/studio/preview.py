@@ -4,8 +4,8 @@ A preview builds a small site: the page itself, the files it includes
 (`{{#include}}`, level by level) and links to (images, other pages), the
 site's configuration files (`openbook.toml`, and another tool's `book.toml`,
 `mkdocs.yml` or `.gitbook.yaml`), its summary (the navigation) and the
-content's `_theme/` overrides. It is configured by `worker.compose.configure`
-and rendered by `worker.compose.render_site`, as a deployment is, with strict
+content's `_theme/` overrides. It is configured by `publish.compose.configure`
+and rendered by `publish.compose.render_site`, as a deployment is, with strict
 mode off (the other pages are absent on purpose). The rendered HTML is served
 under `/studio/render/<site>/<commit>/`, whose other URLs answer with the
 theme's assets and the commit's files, so the page's relative links to CSS
@@ -38,6 +38,7 @@ from openbook.db.content import ContentRepository
 from openbook.db.sites import Site
 from openbook.errors import InvalidRequest, NotFound
 from openbook.fs.themes import load_theme, theme_exists
+from openbook.publish import compose
 from openbook.render import ThemeChain
 from openbook.render.includes import MAX_DEPTH, Digests, expand
 from openbook.render.markdown import is_internal, render_markdown
@@ -47,7 +48,6 @@ from openbook.siteconf.mdbook import BOOK_TOML
 from openbook.siteconf.mkdocs import MKDOCS_FILES
 from openbook.store.objects import Commit
 from openbook.store.trees import list_dir, lookup
-from openbook.worker import compose
 
 # A page's own links and includes are fetched with it, up to these bounds (a page linking
 # to thousands of files previews with the rest shown as broken links).

@@ -19,10 +19,10 @@ from collections.abc import Mapping
 
 from openbook import siteconf
 from openbook.errors import RenderError
+from openbook.publish.redirects import add_redirects
 from openbook.render import BuildResult, SiteSettings, ThemeChain, build_site
 from openbook.render.pages import in_folder
 from openbook.render.problems import summarize
-from openbook.worker.redirects import add_redirects
 
 _LISTED = 20
 
