@@ -37,7 +37,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_api(args: argparse.Namespace) -> int:
     settings = _settings("api")
-    from openbook.api.app import run_api
+    from openbook.server import run_api
 
     return run_api(settings)
 

@@ -21,6 +21,7 @@
     ├── IdempotencyMismatch  422: an idempotency key reused with another request
     ├── TooLarge             413 too_large
     ├── Unavailable          503: a backend (PostgreSQL, Redis) cannot be reached; retry
+    ├── MirrorFailed         a mirror could not fetch its external repository (network, refused)
     ├── PublishFailed        writing a build's output failed (disk full, permissions)
     │   └── ReuseFailed      a file to reuse is missing from the earlier build
     ├── CorruptObject        500: a stored object is missing or undecodable
@@ -97,12 +98,17 @@ class PushRefused(InvalidRequest):
 
 
 class RenderError(InvalidRequest):
-    """Content cannot be rendered; message names the file and the cause."""
+    """Content cannot be rendered; message names the file and the cause.
 
-    def __init__(self, path: str, cause: str) -> None:
+    `line` is the line of `path` the cause is at (0 when unknown or the whole file), for
+    `openbook check`'s `file:line:` list; the message keeps whatever line the cause names.
+    """
+
+    def __init__(self, path: str, cause: str, line: int = 0) -> None:
         super().__init__(f"{path}: {cause}", {"path": path, "cause": cause})
         self.path = path
         self.cause = cause
+        self.line = line
 
 
 class TargetRefused(InvalidRequest):
@@ -159,6 +165,12 @@ class IdempotencyMismatch(OpenBookError):
 
 class TooLarge(OpenBookError):
     code = "too_large"
+
+
+class MirrorFailed(OpenBookError):
+    """A mirror's sync could not fetch from its URL; the message says why (for the mirror's events)."""
+
+    code = "mirror_failed"
 
 
 class Unavailable(OpenBookError):

@@ -113,6 +113,6 @@ def token_for(api_settings: Settings) -> Callable[..., dict[str, str]]:
 @pytest.fixture
 async def api(aiohttp_client: Any, api_settings: Settings) -> Any:
     """An aiohttp test client on the real app (real PostgreSQL and Redis)."""
-    from openbook.api.app import create_app
+    from openbook.server import create_app
 
     return await aiohttp_client(create_app(api_settings))

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from openbook.cli import main
+from openbook.errors import RenderError
+from openbook.fs.scan import scan_folder
+from openbook.fs.themes import load_theme, theme_exists
+from openbook.publish import compose
 
 
 def write(root: Path, files: dict[str, str]) -> Path:
@@ -62,9 +67,54 @@ def test_a_site_that_is_strict_itself_or_does_not_build_fails_the_check(
     assert capsys.readouterr().out == "index.md:1: broken link to missing.md\n"
     broken = write(tmp_path / "broken", {"index.md": "---\ntitle: [unclosed\n---\n"})
     assert main(["check", str(broken)]) == 1
-    assert "index.md: invalid front matter" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out.startswith("index.md:3: error: invalid front matter (line 3): ") and "fails on the 1 error" in err
     bad_toml = write(tmp_path / "toml", {"openbook.toml": "title = \n", "index.md": "# Hi\n"})
     assert main(["check", str(bad_toml)]) == 1
-    assert "openbook.toml: line 1" in capsys.readouterr().err
+    assert capsys.readouterr().out == "openbook.toml:1: error: column 9, key title: invalid TOML: invalid value\n"
     assert main(["check", str(tmp_path / "nothing")]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+MIGRATED = {
+    "mkdocs.yml": "site_name: Migrated\nnav: [unclosed\n",
+    "openbook.toml": 'title = 1\nhtml = "raw"\n',
+    "docs/index.md": "# Home\n\n[Guide](guide.md) and [Setup](setup.md)\n",
+    "docs/guide.md": "---\ntitle: Guide\ndraft: maybe\n---\n# Guide\n\nSee [setup](setup.md).\n",
+    "docs/setup.md": "---\ntitle: [unclosed\n---\n# Setup\n\n[home](index.md)\n",
+    "docs/faq.md": "# FAQ\n\nAsk.\n\nSee [gone](gone.md).\n",
+    "docs/custom.md": "---\ntemplate: nope.html\n---\n# Custom\n",
+}
+
+
+def test_check_lists_every_error_a_deployment_would_stop_at_the_first_of(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = write(tmp_path / "migrated", MIGRATED)
+    assert main(["check", str(folder)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "docs/custom.md: error: template 'nope.html' is not in theme 'book'",
+        "docs/faq.md:5: broken link to gone.md",
+        "docs/guide.md:3: error: invalid front matter: 'draft' must be true or false",
+        "docs/setup.md:3: error: invalid front matter (line 3): did not find expected ',' or ']'",
+        "mkdocs.yml:3: invalid YAML: expected ',' or ']', but got '<stream end>'; MkDocs' defaults are used",
+        "openbook.toml:1: error: key title: must be a string, not an integer",
+        "openbook.toml:2: error: key html: must be one of escape, sanitize, trusted, not 'raw'",
+    ]
+    assert "7 problems; any deployment fails on the 5 errors among them" in err
+
+    # A deployment of the same files stops at the first error, with the message the check lists.
+    content = scan_folder(folder)
+    row = SimpleNamespace(name="migrated", theme="book", root="", settings={}, domains=())
+    with pytest.raises(RenderError) as bad_config:
+        compose.configure(row, content, theme_exists)
+    assert bad_config.value.message == (
+        "openbook.toml: line 1, key title: must be a string, not an integer; "
+        "line 2, key html: must be one of escape, sanitize, trusted, not 'raw'")
+    del content["openbook.toml"]
+    config = compose.configure(row, content, theme_exists)
+    with pytest.raises(RenderError) as bad_page:
+        compose.render_site(content, config, load_theme("book"), workers=1)
+    first = bad_page.value
+    assert f"{first.path}:{first.line}: error: {first.cause}" == out.splitlines()[2]
+    assert first.message == "docs/guide.md: invalid front matter: 'draft' must be true or false"

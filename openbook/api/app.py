@@ -1,4 +1,7 @@
-"""The aiohttp application factory: resources in cleanup_ctx, thin handlers per module."""
+"""The JSON API's aiohttp application factory: resources in cleanup_ctx, thin handlers per module.
+
+`openbook/server.py` mounts the web studio on it; both serve the API port.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from openbook.api import audit, content, deployments, git, health, openapi, sites, webhooks
+from openbook.api import audit, content, deployments, git, health, mirrors, openapi, sites, webhooks
 from openbook.api import metrics as api_metrics
 from openbook.api.auth import auth_middleware
 from openbook.api.bodies import url_text_middleware
@@ -22,11 +25,9 @@ from openbook.api.metrics import metrics_middleware
 from openbook.config import Settings
 from openbook.db.database import Database
 from openbook.db.workspaces import workspace_exists
-from openbook.logs import setup_logging
 from openbook.pipeline.relay import Relay
 from openbook.pipeline.webhooks import WebhookDelivery
 from openbook.stream.deployments import DeploymentStream
-from openbook.studio.app import create_studio
 
 log = logging.getLogger("openbook.api")
 
@@ -57,7 +58,7 @@ class KnownWorkspaces:
             self._seen.popitem(last=False)
 
 
-def create_app(settings: Settings) -> web.Application:
+def create_api(settings: Settings) -> web.Application:
     """Build the app; PostgreSQL and Redis are opened when it starts, closed when it stops."""
     assert settings.jwt is not None and settings.redis is not None
     known = KnownWorkspaces(WORKSPACE_TTL_S)
@@ -89,8 +90,8 @@ def create_app(settings: Settings) -> web.Application:
     deployments.setup(app)
     webhooks.setup(app)
     git.setup(app)
+    mirrors.setup(app)
     openapi.setup(app)
-    app.add_subapp("/studio", create_studio(app))
     return app
 
 
@@ -127,11 +128,3 @@ async def _webhook_delivery(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
 
-
-def run_api(settings: Settings) -> int:
-    setup_logging()
-    app = create_app(settings)
-    with contextlib.suppress(asyncio.CancelledError):
-        web.run_app(app, host="0.0.0.0", port=settings.app_port, print=None, access_log=None,
-                    shutdown_timeout=10)
-    return 0

@@ -27,11 +27,12 @@ from dulwich.protocol import Protocol
 from openbook.api import openapi
 from openbook.api.auth import Permission, Principal, decode_token
 from openbook.api.deployments import sender, unlink_previews
-from openbook.api.gitserver import Bridge, PushLimits, ReceivePack, SidebandProtocol, UploadPack, backend
+from openbook.api.gitserver import PushLimits, ReceivePack, SidebandProtocol, UploadPack, backend
 from openbook.api.keys import DATABASE, SETTINGS
 from openbook.db.gitremote import GitRemote
 from openbook.db.workspaces import workspace_by_slug, workspace_exists
 from openbook.errors import Forbidden, InvalidRequest, NotFound, TooLarge, Unauthorized
+from openbook.pipeline.bridge import Bridge
 
 log = logging.getLogger("openbook.api")
 

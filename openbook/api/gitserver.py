@@ -18,10 +18,9 @@ Protocol v0/v1 over stateless HTTP (git falls back from v2 by itself).
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from dulwich.object_format import SHA1, ObjectFormat
 from dulwich.objects import ObjectID, ShaFile
@@ -42,24 +41,12 @@ from openbook.errors import PushRefused
 from openbook.gitmap.objects import TYPE_NUMS, GitId, GitObject
 from openbook.gitmap.pack import read_pack
 from openbook.gitmap.sendset import PackPlan
+from openbook.pipeline.bridge import Bridge
 from openbook.store.objects import ObjectId
 
-T = TypeVar("T")
-
-BRIDGE_TIMEOUT_S = 600.0
 BLOB_BATCH = 500
 """Blobs fetched per round trip while a pack is written."""
 MAX_STATUS_CHARS = 900
-
-
-class Bridge:
-    """Runs coroutines on the event loop from a handler thread, one at a time, waiting for each."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(BRIDGE_TIMEOUT_S)
 
 
 def _sha_file(gid: GitId, obj: GitObject) -> ShaFile:

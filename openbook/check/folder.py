@@ -4,12 +4,11 @@ and line; exit 1 when a strict deployment would fail. What a docs repository run
 
 The folder is read as `openbook push` reads it (`fs.scan`: no symlinks, no dot-files but
 `.well-known/` and GitBook's), configured as the worker configures a commit
-(`worker.compose`), and rendered without writing anything.
+(`publish.compose`), and rendered without writing anything.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,8 +18,8 @@ from typing import Any
 from openbook.errors import InvalidRequest, NotFound, RenderError
 from openbook.fs.scan import scan_folder
 from openbook.fs.themes import load_theme, theme_exists
-from openbook.render.problems import describe
-from openbook.worker import compose
+from openbook.publish import compose
+from openbook.render.problems import ERROR, describe
 
 EXIT_OK, EXIT_FAILS, EXIT_USAGE = 0, 1, 2
 
@@ -39,13 +38,14 @@ class _Folder:
 @dataclass(frozen=True, slots=True)
 class Report:
     lines: list[str]  # one per problem, `path:line: what (N times)`, sorted by file and line
-    error: str | None  # what failed the build outright (a page that does not parse...), else None
+    errors: int  # how many of them fail any deployment (a page that does not parse...)
+    error: str | None  # what stopped the build before anything rendered (a theme that does not load)
     strict: bool  # whether the check was strict (--strict, or the site's own `strict`)
 
     @property
     def fails(self) -> bool:
         """Whether a deployment would fail: an error, or any problem when strict."""
-        return self.error is not None or (self.strict and bool(self.lines))
+        return self.error is not None or self.errors > 0 or (self.strict and bool(self.lines))
 
 
 def check_folder(folder: Path, *, strict: bool, themes_path: Sequence[Path] = ()) -> Report:
@@ -53,16 +53,16 @@ def check_folder(folder: Path, *, strict: bool, themes_path: Sequence[Path] = ()
     applied), with `strict` forced on when asked. Raises InvalidRequest when the folder cannot be read."""
     content = scan_folder(folder)
     row = _Folder(folder.resolve().name)
+    config = compose.configure(row, content, lambda name: theme_exists(name, themes_path), collect=True)
     try:
-        config = compose.configure(row, content, lambda name: theme_exists(name, themes_path))
         chain = load_theme(config.theme, themes_path)
-        # Built lenient, so that every problem is listed rather than the first one that fails.
-        result = compose.render_site(content, dataclasses.replace(config, strict=False), chain, workers=1)
-    except (RenderError, NotFound) as exc:
-        return Report([], exc.message, strict)
+        result = compose.render_site(content, config, chain, workers=1, collect=True)
+    except (RenderError, NotFound) as exc:  # a theme that does not load, a build over a limit
+        return Report([], 0, exc.message, strict or config.strict)
     entries = [*result.stats.get("problems", []), *result.stats.get("broken_links", [])]
     entries.sort(key=lambda e: (e["path"], e["line"]))
-    return Report([describe(e) for e in entries], None, strict or config.strict)
+    errors = sum(e.get("kind") == ERROR for e in entries)
+    return Report([describe(e) for e in entries], errors, None, strict or config.strict)
 
 
 def run_check_cli(folder: Path, *, strict: bool, themes_path: Sequence[Path]) -> int:
@@ -83,6 +83,10 @@ def run_check_cli(folder: Path, *, strict: bool, themes_path: Sequence[Path]) ->
         print(f"openbook: check: the deployment would fail: {report.error}", file=err)
         return EXIT_FAILS
     count = f"{len(report.lines)} problem{'' if len(report.lines) == 1 else 's'}"
+    if report.errors:
+        errors = f"{report.errors} error{'' if report.errors == 1 else 's'}"
+        print(f"openbook: check: {count}; any deployment fails on the {errors} among them", file=err)
+        return EXIT_FAILS
     if report.fails:
         print(f"openbook: check: {count}; a strict deployment fails on them", file=err)
         return EXIT_FAILS

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -305,6 +305,16 @@ class ContentRepository:
         if raw is None or raw.kind != "blob":
             raise NotFound(f"blob {blob_id!r} does not exist", {"id": blob_id})
         return raw.payload
+
+    async def read_blobs(self, blob_ids: Collection[str]) -> dict[str, bytes]:
+        """The bytes of several blobs of this workspace in one read; NotFound names the first it lacks."""
+        ids = [ObjectId(b) for b in blob_ids if is_commit_id(b)]
+        got = await self.src.get_many(ids) if ids else {}
+        for b in sorted(blob_ids):
+            raw = got.get(ObjectId(b))
+            if raw is None or raw.kind != "blob":
+                raise NotFound(f"blob {b!r} does not exist", {"id": b})
+        return {b: got[ObjectId(b)].payload for b in blob_ids}
 
     async def diff(self, from_ref: str, to_ref: str) -> list[DiffEntry]:
         a = await self.resolve_ref(from_ref)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from openbook.db import gclock
 from openbook.db.content import ContentRepository, Notifier
@@ -34,7 +34,7 @@ from openbook.db.database import Database
 from openbook.db.gitobjects import WRITE_BATCH, PgGitIndex, write_rows
 from openbook.db.objects import write_objects
 from openbook.db.previews import Preview
-from openbook.errors import AlreadyExists, Conflict, InvalidRef, NotFound, PushRefused
+from openbook.errors import AlreadyExists, Conflict, InvalidRef, MergeConflict, NotFound, PushRefused
 from openbook.gitmap.export import export_commits
 from openbook.gitmap.importer import Imported, import_commit
 from openbook.gitmap.objects import ZERO_ID, GitId, GitObject
@@ -84,11 +84,27 @@ def branch_of(ref: str) -> str:
         raise PushRefused(exc.message) from None
 
 
-class GitRemote:
-    """The git side of one workspace; `notify` hears of deployments that pushes queue."""
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """What a mirror sync did to its branch: `outcome` and the commit the branch (or the conflict branch) got."""
 
-    def __init__(self, db: Database, workspace_id: uuid.UUID, *, notify: Notifier) -> None:
-        self.content = ContentRepository(db, workspace_id, notify=notify, via="git")
+    outcome: Literal["created", "fast-forward", "merged", "up-to-date", "conflict"]
+    commit: ObjectId
+    conflict_branch: str | None = None
+
+
+CONFLICT_PREFIX = "sync-conflict/"
+MAX_SYNC_ATTEMPTS = 20
+
+
+class GitRemote:
+    """The git side of one workspace; `notify` hears of deployments that pushes queue.
+
+    `via` names the door in audit rows and events: `git` (pushes) or `mirror` (syncs).
+    """
+
+    def __init__(self, db: Database, workspace_id: uuid.UUID, *, notify: Notifier, via: str = "git") -> None:
+        self.content = ContentRepository(db, workspace_id, notify=notify, via=via)
         self.src = self.content.src
         self.index = PgGitIndex(db, workspace_id)
 
@@ -195,6 +211,55 @@ class GitRemote:
         if not await self.content.advance(name, head, imported.commit, "branch.pushed", actor,
                                           self._details(head, imported, update)):
             raise PushRefused(FETCH_FIRST)
+
+    async def sync_branch(self, branch: str, external: GitId, pushed: Mapping[GitId, GitObject], actor: str,
+                          max_file_bytes: int, source: str) -> Synced:
+        """Bring `branch` to the external commit `external` (fetched into `pushed`) without losing local work.
+
+        The branch is created, or fast-forwarded, when it has nothing the
+        external history lacks; when both sides moved, the external commit is
+        merged in; when that merge conflicts, the branch is left as it is and
+        the external commit lands on a new branch `sync-conflict/<n>`.
+        Raises PushRefused when the external history holds what OpenBook
+        does not store (the branch unchanged).
+        """
+        imported = await import_commit(self.src, self.index, pushed, external, max_file_bytes)
+        await self._store(imported)
+        new = imported.commit
+        details = {"source": source, "git_after": external}
+        for _ in range(MAX_SYNC_ATTEMPTS):
+            head, _ = await self._head(branch)
+            if head is None:
+                try:
+                    await self.content.create_branch(branch, new, actor)
+                except AlreadyExists:
+                    continue
+                return Synced("created", new)
+            if head == new or await is_ancestor(self.src, new, head):
+                return Synced("up-to-date", head)
+            if _bare_root(await self.content.load_commit(head)) or await is_ancestor(self.src, head, new):
+                if await self.content.advance(branch, head, new, "branch.mirrored", actor,
+                                              {**details, "before": head, "after": new}):
+                    return Synced("fast-forward", new)
+                continue
+            try:
+                merged = await self.content.merge(new, branch, f"Merge {source} into {branch}", "fail", actor)
+            except MergeConflict:
+                return Synced("conflict", new, await self._conflict_branch(new, actor))
+            return Synced("merged", merged.commit.id)
+        raise Conflict(f"branch {branch!r} is too busy: gave up after {MAX_SYNC_ATTEMPTS} attempts")
+
+    async def _conflict_branch(self, commit: ObjectId, actor: str) -> str:
+        taken = [b.name[len(CONFLICT_PREFIX):] for b in await self.content.branches()
+                 if b.name.startswith(CONFLICT_PREFIX)]
+        n = max((int(t) for t in taken if t.isdigit()), default=0)
+        while True:
+            n += 1
+            try:
+                await self.content.create_branch(f"{CONFLICT_PREFIX}{n}", commit, actor)
+            except AlreadyExists:
+                continue
+            return f"{CONFLICT_PREFIX}{n}"
 
     @staticmethod
     def _details(head: ObjectId, imported: Imported, update: RefUpdate) -> dict[str, Any]:

@@ -46,6 +46,10 @@ class ObjectCache:
         while len(self._items) > self._max:
             self._items.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every object (the state of a fresh process; benches start cold with it)."""
+        self._items.clear()
+
 
 SHARED_CACHE = ObjectCache()
 

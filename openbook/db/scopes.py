@@ -10,6 +10,7 @@ migration 0004), and docs/ops/security.md says why each exists:
     worker-claim      find which workspace a deployment id from the stream belongs to
     hosts-reconcile   rebuild every `_hosts/<hostname>` link at worker start
     webhook-delivery  send the webhook deliveries that are due, whoever's they are
+    git-mirrors       find the mirror a push hook names, and the mirror syncs that are due
     backup            pg_dump, run by an operator (docs/ops/backup.md), never by OpenBook
 """
 
@@ -63,4 +64,5 @@ OUTBOX_RELAY = SystemPath("outbox-relay")
 WORKER_CLAIM = SystemPath("worker-claim")
 HOSTS_RECONCILE = SystemPath("hosts-reconcile")
 WEBHOOK_DELIVERY = SystemPath("webhook-delivery")
-SYSTEM_PATHS = (OUTBOX_RELAY, WORKER_CLAIM, HOSTS_RECONCILE, WEBHOOK_DELIVERY)
+GIT_MIRRORS = SystemPath("git-mirrors")
+SYSTEM_PATHS = (OUTBOX_RELAY, WORKER_CLAIM, HOSTS_RECONCILE, WEBHOOK_DELIVERY, GIT_MIRRORS)

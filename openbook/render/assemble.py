@@ -14,6 +14,7 @@ from openbook.render.cache import SiteCache
 from openbook.render.gather import Gathered
 from openbook.render.keys import sha
 from openbook.render.plan import Plan, clash
+from openbook.render.problems import Problem, summarize
 from openbook.render.result import BuildResult, OutputFile
 from openbook.render.search import SNIPPET_CHARS, SearchDoc, build_index
 from openbook.render.sitefiles import quote
@@ -27,12 +28,14 @@ def assemble(
     shard_limit: int,
     cache: SiteCache,
 ) -> BuildResult:
-    """Raises RenderError when a generated file's path is taken (a content file at a hashed asset name)."""
+    """Raises RenderError, through the plan's failures, when a generated file's path is taken (a
+    content file at a hashed asset name). The stats' problems list the errors a build collected."""
     files = {f.path: f for f in rendered}
 
     def add(path: str, owner: str, data: bytes, kind: str) -> None:
         if path in files:
-            raise clash(path, owner)
+            plan.failures.fail(clash(path, owner))
+            return
         key = sha(kind, path, data)
         files[path] = OutputFile(path, None if previous.get(path) == key else data, key)
 
@@ -60,10 +63,18 @@ def assemble(
         "reused": len(outputs) - len(written),
         "bytes": sum(len(d) for d in written),  # of the rendered files only
         "broken_links": gathered.broken,  # each (file, target) once, with its first line and count
-        "problems": gathered.problems,  # what was left unrendered, each once, with file, line and count
+        # what was left unrendered, each once, with file, line and count
+        "problems": _with_errors(gathered.problems, plan.failures.found),
         "search_index_bytes": search_bytes,
     }
     return BuildResult(outputs, stats, {p.source: p.url for p in pages})
+
+
+def _with_errors(problems: list[dict[str, object]], errors: list[Problem]) -> list[dict[str, object]]:
+    """The problems and the errors a build collected (kind ERROR: never among `problems`), sorted."""
+    if not errors:
+        return problems
+    return sorted([*problems, *summarize(errors)], key=lambda e: (e["path"], e["line"], e["kind"], e["message"]))
 
 
 def _search_docs(gathered: Gathered) -> list[SearchDoc]:

@@ -43,6 +43,7 @@ from itertools import islice
 from typing import Any, Generic, TypeVar, cast
 
 from openbook.render.lru import SizedLRU
+from openbook.render.version import RENDERER_VERSION
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -132,8 +133,6 @@ def _version(package: str) -> str:
 def runtime() -> tuple[object, ...]:
     """What writes this process's snapshots: one written by other code is ignored (marshal's
     format and code objects change with Python; parsed pages and templates with the libraries)."""
-    from openbook.render.keys import RENDERER_VERSION  # keys imports (through settings) this module
-
     return (SNAPSHOT_FORMAT, RENDERER_VERSION, tuple(sys.version_info[:2]), sys.byteorder,
             tuple(_version(p) for p in _RENDERING_LIBRARIES))
 

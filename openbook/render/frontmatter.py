@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 from openbook.errors import RenderError
+from openbook.render.problems import ERROR, Problem
 
 try:  # libyaml is ~10x faster; fall back to the pure loader where it is missing
     _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -34,14 +36,27 @@ class FrontMatter:
 def split(path: str, text: str) -> tuple[FrontMatter, str, int]:
     """Return (front matter, body, number of lines before the body).
 
-    Raises RenderError naming `path` when the block is not valid YAML, not a
+    Raises RenderError naming `path` (and the line) when the block is not valid YAML, not a
     mapping, or a known field has the wrong type.
     """
+    meta, body, skipped, problem = read(text)
+    if problem is not None:
+        raise RenderError(path, problem.message, problem.line)
+    return meta, body, skipped
+
+
+def read(text: str) -> tuple[FrontMatter, str, int, Problem | None]:
+    """(front matter, body, number of lines before the body, what is wrong with the block).
+
+    When the block is invalid, the problem (kind ERROR, `path` None: this page) says why and
+    on which line; the front matter is then the defaults, the body what follows the block
+    (the whole text when the block is not closed).
+    """
     if not text.startswith("---"):
-        return FrontMatter(), text, 0
+        return FrontMatter(), text, 0, None
     first_nl = text.find("\n")
     if first_nl < 0 or text[:first_nl].rstrip() != "---":
-        return FrontMatter(), text, 0
+        return FrontMatter(), text, 0, None
     pos = first_nl + 1
     while True:
         nl = text.find("\n", pos)
@@ -51,50 +66,73 @@ def split(path: str, text: str) -> tuple[FrontMatter, str, int]:
             body = "" if nl < 0 else text[nl + 1 :]
             break
         if nl < 0:
-            raise RenderError(path, "front matter is not closed by a '---' line")
+            return FrontMatter(), text, 0, _invalid(1, "front matter is not closed by a '---' line")
         pos = nl + 1
     skipped = text.count("\n", 0, len(text) - len(body))
     try:
         data = yaml.load(block, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 2})" if mark is not None else ""
+        at = mark.line + 2 if mark is not None else 1  # the block starts on the page's line 2
+        where = f" (line {at})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise RenderError(path, f"invalid front matter{where}: {problem}") from None
+        return FrontMatter(), body, skipped, _invalid(at, f"invalid front matter{where}: {problem}")
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise RenderError(path, "invalid front matter: expected a mapping of fields")
-    return _validate(path, data), body, skipped
+        return FrontMatter(), body, skipped, _invalid(2, "invalid front matter: expected a mapping of fields")
+    meta = _validate(data)
+    if isinstance(meta, _Wrong):
+        return FrontMatter(), body, skipped, _invalid(
+            _key_line(block, meta.name), f"invalid front matter: '{meta.name}' must be {meta.expected}")
+    return meta, body, skipped, None
 
 
-def _validate(path: str, data: dict[Any, Any]) -> FrontMatter:
-    def fail(name: str, expected: str) -> RenderError:
-        return RenderError(path, f"invalid front matter: '{name}' must be {expected}")
+def _invalid(line: int, message: str) -> Problem:
+    return Problem(None, line, ERROR, message)
 
+
+def _key_line(block: str, name: str) -> int:
+    """The page's line of top-level field `name` in `block` (the lines after the opening `---`)."""
+    key = re.compile(rf"""["']?{re.escape(name)}["']?\s*:""")
+    for number, line in enumerate(block.splitlines(), start=2):
+        if key.match(line):
+            return number
+    return 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Wrong:
+    """A known field of the wrong type."""
+
+    name: str
+    expected: str
+
+
+def _validate(data: dict[Any, Any]) -> FrontMatter | _Wrong:
     title = data.get("title")
     if title is not None and not isinstance(title, (str, int, float)):
-        raise fail("title", "a string")
+        return _Wrong("title", "a string")
     order = data.get("order")
     if order is not None and (isinstance(order, bool) or not isinstance(order, (int, float))):
-        raise fail("order", "a number")
+        return _Wrong("order", "a number")
     template = data.get("template")
     if template is not None and not isinstance(template, str):
-        raise fail("template", "a template file name")
+        return _Wrong("template", "a template file name")
     draft = data.get("draft", False)
     if not isinstance(draft, bool):
-        raise fail("draft", "true or false")
+        return _Wrong("draft", "true or false")
     date = data.get("date")
     if date is not None and not isinstance(date, (str, dt.date)):
-        raise fail("date", "a date (YYYY-MM-DD)")
+        return _Wrong("date", "a date (YYYY-MM-DD)")
     description = data.get("description")
     if description is not None and not isinstance(description, str):
-        raise fail("description", "a string")
+        return _Wrong("description", "a string")
     aliases = data.get("aliases", ())
     if isinstance(aliases, str):
         aliases = [aliases]
     if not isinstance(aliases, (list, tuple)) or not all(isinstance(a, str) for a in aliases):
-        raise fail("aliases", "a list of paths")
+        return _Wrong("aliases", "a list of paths")
     return FrontMatter(
         title=None if title is None else str(title),
         order=None if order is None else float(order),

@@ -2,7 +2,9 @@
 
 Everything later stages need to know about the content, checked before
 anything renders: front matter, clashing URLs and (in strict mode) broken
-links and other problems fail here.
+links and other problems fail here — or, in a build that collects its errors
+(`problems.Failures`), are listed, the pages that failed rendered with their
+front matter's defaults or left out.
 
 The pages come from the settings' `source` folder of the content (mdBook's
 `src`, MkDocs' `docs_dir`); from here on every path is relative to it, and
@@ -38,7 +40,7 @@ from openbook.render.pages import (
     parsed_out,
     with_expansion,
 )
-from openbook.render.problems import Problem, summarize, summarize_links
+from openbook.render.problems import ERROR, Failures, Problem, summarize, summarize_links
 from openbook.render.settings import SiteSettings
 from openbook.render.theme import CONTENT_THEME_DIR, ThemeChain
 
@@ -62,18 +64,27 @@ class Gathered:
     problems: list[dict[str, object]]  # stats' problems (`problems.summarize`)
     parsed: int  # pages this build parsed; the rest came from the site's cache
 
+    def path_of(self, source: str) -> str:
+        """A path in the pages' folder → its path from the site root (what errors name)."""
+        return _from_root(self.settings.source)(source)
+
 
 def gather(
-    content: Mapping[str, bytes], theme: ThemeChain, settings: SiteSettings, workers: int, cache: SiteCache
+    content: Mapping[str, bytes], theme: ThemeChain, settings: SiteSettings, workers: int, cache: SiteCache,
+    failures: Failures,
 ) -> Gathered:
-    """Raises RenderError for an unknown HTML mode, a page that does not parse, clashing URLs,
-    and — when `settings.strict` — broken internal links and problems (all of them named)."""
+    """Raises RenderError for an unknown HTML mode; through `failures`, for a page that does not
+    parse (not UTF-8, invalid front matter) and clashing URLs; and — when `settings.strict` and
+    not collecting — for broken internal links and problems (all of them named)."""
     if settings.html not in ("escape", "sanitize", "trusted"):
         raise RenderError("site settings", f"html must be escape, sanitize or trusted, not {settings.html!r}")
     chain = theme.with_content_overrides(content)
     full = _from_root(settings.source)
     tree = in_folder(content, settings.source)
     parses, parsed_now = _parse(tree, settings.html, workers, cache, settings.summary, full, Digests(content))
+    for source, (parsed, _) in parses.items():  # in order of path: a deployment fails on the first
+        for error in (p for p in parsed.problems if p.kind == ERROR):
+            failures.fail(RenderError(error.path or full(source), error.message, error.line))
     # A Markdown file another page includes is a snippet, not a page of its own (as in mdBook).
     snippets = {path for parsed, _ in parses.values() for path, _ in parsed.deps}
     pages = {
@@ -81,7 +92,9 @@ def gather(
         for source, (parsed, digest) in parses.items()
         if not parsed.meta.draft and full(source) not in snippets
     }
-    assign_urls(list(pages.values()))
+    for page, other in assign_urls(list(pages.values())):
+        failures.fail(RenderError(full(page.source), f"publishes to {page.output}, like {full(other.source)}"))
+        del pages[page.source]
     files = sorted(
         p
         for p in tree
@@ -107,9 +120,9 @@ def gather(
                     path, at = page.lines.origin(line)  # the listing an include brought it from
                     broken.append((path or full(page.source), at, target))
         if page.problems:
-            problems += (p.at(full(page.source)) for p in page.problems)
+            problems += (p.at(full(page.source)) for p in page.problems if p.kind != ERROR)
     cache.settle(TARGETS, live=sum(len(p.doc.links) for p in pages.values()))
-    if settings.strict and (broken or problems):
+    if settings.strict and (broken or problems) and not failures.collect:  # collecting, they are listed
         raise _strict_failure(broken, problems)
     drafts = sum(parsed.meta.draft for parsed, _ in parses.values())
     return Gathered(tree, settings, chain, pages, drafts, files, nav, links, summarize_links(broken),

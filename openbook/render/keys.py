@@ -3,7 +3,7 @@
 An output whose key equals the previous deployment's is not rendered (the
 caller reuses that file), which is what lets a one-page edit cost one page
 of work. So a key must change whenever its output could: bump
-`RENDERER_VERSION` whenever the renderer writes other bytes for the same inputs.
+`RENDERER_VERSION` (`version.py`) whenever the renderer writes other bytes for the same inputs.
 """
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ from collections.abc import Mapping
 
 from openbook.render.settings import SiteSettings
 from openbook.render.theme import ThemeChain
-
-# 4: every output showing a page gets the same page variables; toc.js URLs are quoted.
-# 5: admonitions as <aside role="note">, fence attributes and titles, hidden Rust lines, nav links out.
-RENDERER_VERSION = "5"
+from openbook.render.version import RENDERER_VERSION
 
 
 def sha(*parts: str | bytes) -> str:

@@ -21,6 +21,7 @@ from openbook.errors import RenderError
 from openbook.render import sitefiles
 from openbook.render.markdown import slugify
 from openbook.render.pages import Page
+from openbook.render.problems import Failures
 from openbook.render.theme import ThemeChain, ThemeOutput
 
 SUMMARY_CHARS = 280
@@ -86,15 +87,17 @@ class Listing:
                 listing.terms[out.each] = groups
         return listing
 
-    def claims(self, has_template: Callable[[str], bool]) -> dict[str, Claim]:
-        """Output path → claim, every `each` output expanded once per term."""
+    def claims(self, has_template: Callable[[str], bool], failures: Failures) -> dict[str, Claim]:
+        """Output path → claim, every `each` output expanded once per term. An output whose
+        template the theme lacks fails the build (or is left out, when collecting)."""
         found: dict[str, Claim] = {}
         for out in self.chain.outputs():
             if not has_template(out.template):
-                raise RenderError(
+                failures.fail(RenderError(
                     f"themes/{self.chain.name}/theme.toml",
                     f"output {out.path} uses template {out.template!r}, which the theme does not have",
-                )
+                ))
+                continue
             if out.each is None:
                 found[out.path] = Claim(out)
             else:

@@ -10,12 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from openbook.errors import RenderError
 from openbook.render import frontmatter, progress
 from openbook.render.frontmatter import FrontMatter
 from openbook.render.includes import IDENTITY, Expanded, LineMap
 from openbook.render.markdown import HtmlMode, ParsedDoc, TocEntry, render_markdown
-from openbook.render.problems import Problem
+from openbook.render.problems import ERROR, Problem
 from openbook.render.search import Terms, doc_terms
 
 MARKDOWN_EXTENSIONS = (".md", ".markdown")
@@ -166,16 +165,25 @@ def _yaml_in(value: Any) -> Any:
 
 
 def parse_page(source: str, data: bytes, mode: HtmlMode) -> ParsedPage:
-    """Parse front matter and render Markdown. Raises RenderError (naming `source`) for bad
-    encoding or front matter; otherwise depends on `data` and `mode` only."""
+    """Parse front matter and render Markdown; depends on `data` and `mode` only.
+
+    A page that is not UTF-8, or whose front matter is invalid, is parsed all the same
+    (undecodable bytes replaced, the front matter's defaults) with a problem of kind ERROR
+    saying why: `gather` fails the build on it, or lists it when the build collects errors.
+    """
     progress.at(source, "parsing the page")
+    errors: list[Problem] = []
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise RenderError(source, f"not valid UTF-8 (byte {exc.start})") from None
-    meta, body, skipped = frontmatter.split(source, text)
+        line = data.count(b"\n", 0, exc.start) + 1
+        errors.append(Problem(None, line, ERROR, f"not valid UTF-8 (byte {exc.start})"))
+        text = data.decode("utf-8-sig", "replace")
+    meta, body, skipped, invalid = frontmatter.read(text)
+    if invalid is not None:
+        errors.append(invalid)
     doc = render_markdown(body, mode, skipped)
-    return ParsedPage(meta, doc, doc_terms(doc.text, (t.title for t in doc.toc)), problems=tuple(doc.problems))
+    return ParsedPage(meta, doc, doc_terms(doc.text, (t.title for t in doc.toc)), problems=(*errors, *doc.problems))
 
 
 def with_expansion(parsed: ParsedPage, expanded: Expanded) -> ParsedPage:
@@ -184,7 +192,7 @@ def with_expansion(parsed: ParsedPage, expanded: Expanded) -> ParsedPage:
     meta = parsed.meta
     if expanded.title and meta.title is None:
         meta = dataclasses.replace(meta, title=expanded.title)
-    problems = (*expanded.problems, *(expanded.lines.problem(p) for p in parsed.doc.problems))
+    problems = (*expanded.problems, *(expanded.lines.problem(p) for p in parsed.problems))
     return dataclasses.replace(parsed, meta=meta, deps=expanded.deps, lines=expanded.lines, problems=problems)
 
 
@@ -212,9 +220,11 @@ def _title_from_name(source: str, site_title: str) -> str:
     return humanize(base)
 
 
-def assign_urls(pages: list[Page]) -> None:
-    """Settle URL clashes: `index.md` beats `README.md`; any other clash is an error."""
+def assign_urls(pages: list[Page]) -> list[tuple[Page, Page]]:
+    """Settle URL clashes: `index.md` beats `README.md`. Every other clash is returned as
+    (page, the page that has its URL already): the caller fails the build or leaves it out."""
     by_url: dict[str, Page] = {}
+    clashes: list[tuple[Page, Page]] = []
     for page in sorted(pages, key=lambda p: (not _stem_is(p, "index"), p.source)):
         other = by_url.get(page.url)
         if other is None:
@@ -226,7 +236,8 @@ def assign_urls(pages: list[Page]) -> None:
             page.output = output_for_url(page.url)
             by_url[page.url] = page
             continue
-        raise RenderError(page.source, f"publishes to {page.output}, like {other.source}")
+        clashes.append((page, other))
+    return clashes
 
 
 def _stem_is(page: Page, stem: str) -> bool:

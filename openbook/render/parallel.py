@@ -71,7 +71,7 @@ def use_pool(pages: int, workers: int) -> bool:
 
 def parse_many(items: Iterable[tuple[str, bytes]], count: int, mode: HtmlMode, workers: int) -> list[ParsedPage]:
     """`pages.parse_page` of each of the `count` (source, bytes), in order; `items` is consumed as
-    chunks go out. Raises the first RenderError."""
+    chunks go out. A page that does not parse comes back with its problem (`parse_page`)."""
     out: list[ParsedPage] = []
     # Each page's placeholders keep their pool process's nonce, which the page names
     # (`ParsedDoc.prefix`): `links.write_links` rewrites them if the page renders.
@@ -80,12 +80,13 @@ def parse_many(items: Iterable[tuple[str, bytes]], count: int, mode: HtmlMode, w
     return out
 
 
-def render_many(state: RenderState, jobs: Iterable[RenderJob], count: int, workers: int) -> list[bytes]:
+def render_many(state: RenderState, jobs: Iterable[RenderJob], count: int, workers: int, *,
+                collect: bool = False) -> list[bytes | RenderError]:
     """Each job's rendered bytes, in order; `jobs` is consumed as chunks go out.
-    Raises the first RenderError."""
-    out: list[bytes] = []
+    Raises the first RenderError, or — when `collect` — gives it in the job's place."""
+    out: list[bytes | RenderError] = []
     initargs = (os.getpid(), state.without_static())
-    for chunk in _map(_init_render, initargs, _render_chunk, jobs, count, workers):
+    for chunk in _map(_init_render, initargs, _render_chunk, jobs, count, workers, collect):
         out.extend(chunk)
     return out
 
@@ -192,13 +193,8 @@ def _init_parse(builder: int) -> None:
     _detach(builder)
 
 
-def _parse_chunk(chunk: list[tuple[str, bytes]], mode: HtmlMode) -> list[ParsedPage] | RenderError:
-    out = []
-    for source, data in chunk:
-        try:
-            out.append(parse_page(source, data, mode))
-        except RenderError as exc:
-            return exc
+def _parse_chunk(chunk: list[tuple[str, bytes]], mode: HtmlMode) -> list[ParsedPage]:
+    out = [parse_page(source, data, mode) for source, data in chunk]
     progress.idle()
     return out
 
@@ -209,14 +205,16 @@ def _init_render(builder: int, state: RenderState) -> None:
     _renderer = PageRenderer(state)
 
 
-def _render_chunk(jobs: list[RenderJob]) -> list[bytes] | RenderError:
+def _render_chunk(jobs: list[RenderJob], collect: bool = False) -> list[bytes | RenderError] | RenderError:
     if _renderer is None:
         raise InternalError("a pool process got render jobs before its initializer ran")
-    out = []
+    out: list[bytes | RenderError] = []
     for job in jobs:
         try:
             out.append(_renderer.render(job))
         except RenderError as exc:
-            return exc
+            if not collect:
+                return exc  # the chunk's first: the rest would not be used
+            out.append(exc)
     progress.idle()
     return out

@@ -4,7 +4,9 @@ A render key hashes everything its output depends on (see `keys`); an output
 whose key equals the previous deployment's is reused, not rendered. Outputs
 claim their paths in this order, the first one winning or a clash failing
 the build: content files (their paths are the author's), pages, aliases,
-theme outputs, the contents page, the 404 page, toc.js.
+theme outputs, the contents page, the 404 page, toc.js. A build that collects
+its errors (`problems.Failures`) lists each clash and leaves out the output
+that met it.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from openbook.render.context import GENERATED_DIR, TOC_JS, PageRenderer, PageVie
 from openbook.render.frames import FRAMES, Frame, Frames
 from openbook.render.gather import Gathered
 from openbook.render.images import ImageSizes, Size
-from openbook.render.keys import RENDERER_VERSION, settings_json, sha
+from openbook.render.keys import settings_json, sha
 from openbook.render.links import write_links
 from openbook.render.outputs import Claim, Listing
 from openbook.render.pages import Page
+from openbook.render.problems import Failures
 from openbook.render.sitefiles import quote
 from openbook.render.templates import Templates, TemplateUses, valid_template_name
+from openbook.render.version import RENDERER_VERSION
 
 CONTENTS = "contents/index.html"
 USER_OVERRIDABLE = frozenset({"robots.txt", "sitemap.xml", "404.html"})
@@ -59,6 +63,7 @@ class Plan:
     renderer: PageRenderer
     assets: Assets
     previous: Mapping[str, str]  # output path → render key of the previous deployment
+    failures: Failures  # where this build's errors go, from planning to assembling
     outputs: dict[str, Planned] = field(default_factory=dict)  # by path, in claim order
 
     def add(
@@ -66,7 +71,8 @@ class Plan:
     ) -> None:
         """Claim `path` for `owner` (the file an error names if the path is taken already)."""
         if path in self.outputs:
-            raise clash(path, owner)
+            self.failures.fail(clash(path, owner))
+            return
         # What a reused output would need is dropped at once: kept to the end of a large
         # build, it made the garbage collector run 40% more often.
         self.outputs[path] = Planned(path, key, None if self.previous.get(path) == key else produce, pooled)
@@ -77,10 +83,10 @@ def clash(path: str, owner: str) -> RenderError:
 
 
 def plan(gathered: Gathered, previous: Mapping[str, str], last_commits: LastCommits, cache: SiteCache,
-         max_file_bytes: int | None = None) -> Plan:
-    """Raises RenderError for clashing outputs, a template the theme lacks, a bad alias.
-    `max_file_bytes` bounds each rendered file (checked as it renders)."""
-    return _Planner(gathered, previous, last_commits, cache, max_file_bytes).run()
+         failures: Failures, max_file_bytes: int | None = None) -> Plan:
+    """Raises RenderError, through `failures`, for clashing outputs, a template the theme lacks,
+    a bad alias. `max_file_bytes` bounds each rendered file (checked as it renders)."""
+    return _Planner(gathered, previous, last_commits, cache, failures, max_file_bytes).run()
 
 
 class _Planner:
@@ -92,6 +98,7 @@ class _Planner:
         previous: Mapping[str, str],
         last_commits: LastCommits,
         cache: SiteCache,
+        failures: Failures,
         max_file_bytes: int | None,
     ) -> None:
         self.gathered = gathered
@@ -117,13 +124,13 @@ class _Planner:
             nav=gathered.nav.items,
             max_file_bytes=max_file_bytes,
         )
-        self.plan = Plan(PageRenderer(state, cache), assets, previous)
+        self.plan = Plan(PageRenderer(state, cache), assets, previous, failures)
         self.templates: Templates = self.plan.renderer.templates
         self.common_key = sha(RENDERER_VERSION, chain.digest(), settings_json(settings), contents_url)
         self.nav_json = gathered.nav.to_json()
         self.nav_key = sha(self.nav_json)
         self.listing = Listing.build(chain, list(pages.values()), settings.base_url)
-        self.claims = self.listing.claims(self.templates.has)  # theme outputs: output path → what renders it
+        self.claims = self.listing.claims(self.templates.has, failures)  # theme outputs: path → what renders it
         self.frames = Frames(gathered.nav, self.nav_json, settings.title, pages, cache)
         self.page_keys = cache.table(PAGE_KEYS)
         self.images = ImageSizes(gathered.content)
@@ -182,7 +189,10 @@ class _Planner:
         claim = self.claims.get(page.output)  # a theme output at this page's path renders it
         template = claim.output.template if claim else page.meta.template or "page.html"
         if claim is None and not self.page_template(template):
-            raise RenderError(page.source, f"template {template!r} is not in theme {self.gathered.chain.name!r}")
+            theme = self.gathered.chain.name
+            where = self.gathered.path_of(page.source)
+            self.plan.failures.fail(RenderError(where, f"template {template!r} is not in theme {theme!r}"))
+            return
         root = "/" if page.output == "404.html" else sitefiles.root_prefix(page.output)
         listing, listing_key = self.listing.context(root, claim) if claim else (None, "")
         uses = self.templates.uses(template)
@@ -207,7 +217,9 @@ class _Planner:
     def _alias(self, page: Page, alias: str) -> None:
         out = sitefiles.alias_output(alias)
         if out is None:
-            raise RenderError(page.source, f"alias {alias!r} is not a clean site path")
+            where = self.gathered.path_of(page.source)
+            self.plan.failures.fail(RenderError(where, f"alias {alias!r} is not a clean site path"))
+            return
         key = sha(RENDERER_VERSION, "alias", out, page.url, page.title)
         self.plan.add(out, key, page.source, sitefiles.redirect_page(out, page.url, page.title))
 

@@ -5,6 +5,12 @@ names a missing file, a directive no preprocessor knows, a nav entry naming a
 missing page, a malformed `mkdocs.yml`. The deployment's stats list each
 distinct problem once, with the first line it occurs on and how often it does,
 however many pages meet it (a snippet included by 500 pages is one problem).
+
+An error is what fails a build outright (a page that is not UTF-8 or whose
+front matter is invalid, a template that fails, two files publishing one
+path). A deployment stops at the first; a build that collects them
+(`openbook check`) lists each as a problem of kind `error` and goes on
+without what failed (`Failures`).
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from openbook.errors import BuildLimitExceeded, RenderError
+
 # kinds, as stats show them
 INCLUDE = "include"  # {{#include}} and its kin: a missing, outside, cyclic or anchorless include
 SYNTAX = "syntax"  # syntax of another tool left as text: an unknown {{#directive}}, a {% tag %}
 CONFIG = "config"  # a site configuration file: book.toml, mkdocs.yml, .gitbook.yaml
 NAV = "nav"  # a navigation entry that names no page
+ERROR = "error"  # what fails a deployment (`Failures`): only a build that collects them lists it
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +42,23 @@ class Problem:
     def at(self, page: str) -> Problem:
         """This problem with `path` filled in for the page it was found in."""
         return self if self.path is not None else Problem(page, self.line, self.kind, self.message)
+
+
+class Failures:
+    """Where a build's errors go: raised at once (a deployment fails on the first, as the
+    RenderError met), or — when `collect` — kept as problems of kind ERROR, the build going on
+    without the page or file that failed. A limit of the build process (BuildLimitExceeded)
+    always stops it."""
+
+    def __init__(self, collect: bool) -> None:
+        self.collect = collect
+        self.found: list[Problem] = []
+
+    def fail(self, error: RenderError) -> None:
+        """Raise `error`, or keep it when collecting."""
+        if not self.collect or isinstance(error, BuildLimitExceeded):
+            raise error
+        self.found.append(Problem(error.path, error.line, ERROR, error.cause))
 
 
 def summarize(problems: Iterable[Problem]) -> list[dict[str, Any]]:
@@ -66,8 +92,11 @@ def summarize_links(broken: Iterable[tuple[str, int, str]]) -> list[dict[str, An
 
 
 def describe(entry: dict[str, Any]) -> str:
-    """One stats entry (a problem or a broken link) as `openbook check` prints it."""
+    """One stats entry (a problem or a broken link) as `openbook check` prints it: `file:line: what`,
+    `file:line: error: what` for an error (which fails any deployment)."""
     where = f"{entry['path']}:{entry['line']}" if entry["line"] else entry["path"]
     what = entry["message"] if "message" in entry else f"broken link to {entry['target']}"
+    if entry.get("kind") == ERROR:
+        what = f"error: {what}"
     times = f" ({entry['count']} times)" if entry["count"] > 1 else ""
     return f"{where}: {what}{times}"

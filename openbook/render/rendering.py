@@ -10,17 +10,20 @@ Pages render first, in order, so the first error is the one a serial build meets
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
+from openbook.errors import RenderError
 from openbook.render import parallel
-from openbook.render.context import RenderJob
+from openbook.render.context import PageRenderer, RenderJob
 from openbook.render.plan import Plan
+from openbook.render.problems import Failures
 from openbook.render.result import OutputFile
 
 
 def render(plan: Plan, workers: int) -> list[OutputFile]:
     """Every planned output, in plan order; `data` is None for those not rendered.
-    Raises RenderError for a template that fails (file and line)."""
+    Raises RenderError, through the plan's failures, for a template that fails (file and
+    line); a build that collects its errors leaves out the outputs that failed."""
     data: dict[str, bytes] = {}
     pages: list[tuple[str, Callable[[], RenderJob]]] = []
     site_wide: list[tuple[str, Callable[[], RenderJob]]] = []
@@ -31,13 +34,30 @@ def render(plan: Plan, workers: int) -> list[OutputFile]:
             data[planned.path] = planned.produce
         else:
             (pages if planned.pooled else site_wide).append((planned.path, planned.produce))
-    renderer = plan.renderer
+    renderer, failures = plan.renderer, plan.failures
     jobs = (job() for _, job in pages)
+    rendered: Iterable[bytes | RenderError]
     if parallel.use_pool(len(pages), workers):
-        rendered = parallel.render_many(renderer.state, jobs, len(pages), workers)
-    else:
-        rendered = [renderer.render(job) for job in jobs]
-    data.update(zip((path for path, _ in pages), rendered, strict=True))
+        rendered = parallel.render_many(renderer.state, jobs, len(pages), workers, collect=failures.collect)
+    else:  # lazily: a deployment stops at the first page that fails
+        rendered = (_attempt(renderer, job) for job in jobs)
+    for (path, _), out in zip(pages, rendered, strict=True):
+        _keep(data, path, out, failures)
     for path, job in site_wide:
-        data[path] = renderer.render(job())
-    return [OutputFile(p.path, data.get(p.path), p.key) for p in plan.outputs.values()]
+        _keep(data, path, _attempt(renderer, job()), failures)
+    return [OutputFile(p.path, data.get(p.path), p.key) for p in plan.outputs.values()
+            if p.produce is None or p.path in data]
+
+
+def _attempt(renderer: PageRenderer, job: RenderJob) -> bytes | RenderError:
+    try:
+        return renderer.render(job)
+    except RenderError as exc:
+        return exc
+
+
+def _keep(data: dict[str, bytes], path: str, out: bytes | RenderError, failures: Failures) -> None:
+    if isinstance(out, RenderError):
+        failures.fail(out)
+    else:
+        data[path] = out

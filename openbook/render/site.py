@@ -25,6 +25,7 @@ from openbook.render.assemble import assemble
 from openbook.render.cache import SITE_CACHES
 from openbook.render.gather import gather
 from openbook.render.plan import LastCommits, plan
+from openbook.render.problems import Failures
 from openbook.render.rendering import render
 from openbook.render.result import BuildResult, OutputFile
 from openbook.render.search import SHARD_LIMIT
@@ -43,6 +44,7 @@ def build_site(
     search_shard_limit: int = SHARD_LIMIT,
     site_key: str = "",
     max_file_bytes: int | None = None,
+    collect: bool = False,
 ) -> BuildResult:
     """Render a whole site. Pure: the result depends on the arguments only, nothing is written.
 
@@ -59,14 +61,19 @@ def build_site(
     Raises RenderError(path, cause) for invalid front matter or encoding, a
     missing or failing template (file and line), clashing output paths, and
     — when `settings.strict` — broken internal links (all of them named).
+    With `collect` (`openbook check`, whose build publishes nothing), it raises
+    none of these: each is listed in `stats["problems"]` (kind `error`), and
+    the build goes on without what failed (a page whose front matter is
+    invalid renders with the defaults); BuildLimitExceeded still stops it.
     """
     workers = parallel.default_workers() if workers is None else max(1, workers)
     previous = previous or {}
     with SITE_CACHES.site(site_key) as cache:
         progress.at("the build", "reading the pages")
-        gathered = gather(content, theme, settings, workers, cache)
+        failures = Failures(collect)
+        gathered = gather(content, theme, settings, workers, cache, failures)
         progress.at("the build", "planning the outputs")
-        planned = plan(gathered, previous, last_commits or {}, cache, max_file_bytes)
+        planned = plan(gathered, previous, last_commits or {}, cache, failures, max_file_bytes)
         rendered = render(planned, workers)
         progress.at("the build", "building the search index and sitemap")
         return assemble(gathered, planned, rendered, previous, search_shard_limit, cache)

@@ -254,7 +254,7 @@ class Templates:
             return env.get_template(name).render(context)
         except jinja2.TemplateSyntaxError as exc:
             origin = exc.filename or exc.name or name
-            raise RenderError(origin, f"line {exc.lineno}: {exc.message}") from None
+            raise RenderError(origin, f"line {exc.lineno}: {exc.message}", exc.lineno or 0) from None
         except RecursionError:
             raise RenderError(self.origin_of(name), "templates extend or include each other in a loop") from None
         except (BuildLimitExceeded, MemoryError) as exc:
@@ -272,7 +272,7 @@ class Templates:
             kind = "unsafe template access" if isinstance(exc, SecurityError) else type(exc).__name__
             detail = exc.cause if isinstance(exc, RenderError) else exc
             error = TemplateTimeout if isinstance(exc, TemplateTimeout) else RenderError
-            raise error(origin, f"{where}{kind}: {detail} (while rendering {while_rendering})") from None
+            raise error(origin, f"{where}{kind}: {detail} (while rendering {while_rendering})", line or 0) from None
 
     def origin_of(self, name: str) -> str:
         """The file template `name` comes from (`_theme/templates/page.html`), as errors name it."""

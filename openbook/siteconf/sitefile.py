@@ -1,7 +1,8 @@
 """`openbook.toml`: a site's settings as of one commit, parsed and checked.
 
 Every problem of a file is reported at once, each with its line and key, in
-one RenderError whose path is the file's path in the content tree.
+one RenderError whose path is the file's path in the content tree — or, for
+`openbook check`, as one problem each (`collect_site_file`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Literal, cast
 
 from openbook.errors import InvalidPath, RenderError
 from openbook.render.pages import is_markdown
+from openbook.render.problems import ERROR, Problem
 from openbook.siteconf.locate import Key, KeyLines, show_key, statement_at
 from openbook.store.paths import validate_path
 
@@ -77,6 +79,19 @@ def read_site_file(content: Mapping[str, bytes], root: str, theme_exists: ThemeE
     return None if data is None else parse_site_file(data, site_file_path(root), theme_exists)
 
 
+def collect_site_file(content: Mapping[str, bytes], root: str,
+                      theme_exists: ThemeExists) -> tuple[SiteFile | None, tuple[Problem, ...]]:
+    """`read_site_file` that never raises: the keys whose values are valid (None when the file
+    is missing, not UTF-8 or not TOML), and each problem `parse_site_file` would name, of kind
+    ERROR (a deployment fails on them) with its line."""
+    data = content.get(SITE_FILE)
+    if data is None:
+        return None, ()
+    path = site_file_path(root)
+    found, issues = _parse(data, path, theme_exists)
+    return found, tuple(Problem(path, i.line, ERROR, i.alone()) for i in issues)
+
+
 def parse_site_file(data: bytes, path: str, theme_exists: ThemeExists) -> SiteFile:
     """Parse and check the bytes of a site file found at `path`.
 
@@ -86,15 +101,42 @@ def parse_site_file(data: bytes, path: str, theme_exists: ThemeExists) -> SiteFi
     a value out of range (an html mode, a URL, a path, keep_deployments), an
     unknown theme.
     """
+    found, issues = _parse(data, path, theme_exists)
+    if issues:
+        raise RenderError(path, "; ".join(i.located() for i in issues), issues[0].line)
+    assert found is not None  # a file without issues is read
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Issue:
+    """One problem of a file: its line, where on it (", column 3", ", key title"), and what."""
+
+    line: int
+    where: str
+    what: str
+
+    def located(self) -> str:
+        """As a deployment's error says it, among the file's others: `line 3, key title: ...`."""
+        return f"line {self.line}{self.where}: {self.what}"
+
+    def alone(self) -> str:
+        """As `openbook check` lists it after `file:line:`: `key title: ...`."""
+        return f"{self.where.removeprefix(', ')}: {self.what}" if self.where else self.what
+
+
+def _parse(data: bytes, path: str, theme_exists: ThemeExists) -> tuple[SiteFile | None, list[_Issue]]:
+    """The file with the keys whose values are valid (None when it is not UTF-8 or not TOML),
+    and every issue, in the order of their lines."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise RenderError(path, f"line {line}: not valid UTF-8 (byte {exc.start})") from None
+        return None, [_Issue(line, "", f"not valid UTF-8 (byte {exc.start})")]
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RenderError(path, toml_syntax_problem(text, str(exc))[1]) from None
+        return None, [_toml_syntax(text, str(exc))]
     check = _Checker(KeyLines(text))
     values: dict[str, Any] = {}
     for key, value in doc.items():
@@ -102,13 +144,17 @@ def parse_site_file(data: bytes, path: str, theme_exists: ThemeExists) -> SiteFi
             check.problem((key,), f"unknown key (known: {', '.join(KEYS)})")
         else:
             values[key] = _CHECKS[key](check, value, theme_exists)
-    if check.problems:
-        raise RenderError(path, "; ".join(problem for _, problem in sorted(check.problems, key=lambda p: p[0])))
-    return SiteFile(path=path, **{k: v for k, v in values.items() if v is not None})
+    found = SiteFile(path=path, **{k: v for k, v in values.items() if v is not None})
+    return found, sorted(check.problems, key=lambda i: i.line)
 
 
 def toml_syntax_problem(text: str, message: str) -> tuple[int, str]:
     """(line, description) of tomllib's error `message` about `text`, the key there named."""
+    issue = _toml_syntax(text, message)
+    return issue.line, issue.located()
+
+
+def _toml_syntax(text: str, message: str) -> _Issue:
     position = _POSITION.search(message)
     what = message[: position.start()] if position else message
     what = what[:1].lower() + what[1:]  # tomllib's sentences continue ours
@@ -118,17 +164,16 @@ def toml_syntax_problem(text: str, message: str) -> tuple[int, str]:
     if line is None:
         line = where.line if where is not None else text.count("\n") + 1
     key = f", key {show_key(where.key)}" if where is not None and where.key else ""
-    return line, f"line {line}{column}{key}: invalid TOML: {what}"
+    return _Issue(line, f"{column}{key}", f"invalid TOML: {what}")
 
 
 class _Checker:
     def __init__(self, lines: KeyLines) -> None:
         self.lines = lines
-        self.problems: list[tuple[int, str]] = []
+        self.problems: list[_Issue] = []
 
     def problem(self, key: Key, what: str) -> None:
-        line = self.lines.line(key)
-        self.problems.append((line, f"line {line}, key {show_key(key)}: {what}"))
+        self.problems.append(_Issue(self.lines.line(key), f", key {show_key(key)}", what))
 
     def typed(self, key: Key, value: Any, kind: type) -> bool:
         # bool is an int in Python, never in TOML

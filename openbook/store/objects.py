@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, NewType
@@ -133,22 +134,29 @@ def encode_tnode(
     return RawObject("tnode", canonical_json({"depth": depth, "count": count, "children": list(children)}))
 
 
+def _decode_leaf(oid: ObjectId, payload: bytes) -> Leaf:
+    try:
+        entries: dict[str, TreeEntry] = {}
+        for name, kind, h, size in json.loads(payload):
+            if kind != "blob" and kind != "tree":
+                raise ValueError(kind)
+            entries[name] = TreeEntry(name, kind, h, size)
+        return Leaf(entries)
+    except (ValueError, TypeError, KeyError) as e:
+        raise CorruptObject(f"object {oid} is not a valid tree", {"id": oid}) from e
+
+
 def decode_node(oid: ObjectId, obj: RawObject) -> Node:
     """Decode a ``tree`` or ``tnode`` payload.
 
     Raises CorruptObject if the kind is not a directory node or the payload
     does not parse as one.
     """
+    if obj.kind == "tree":
+        return _decode_leaf(oid, obj.payload)
     try:
-        data = json.loads(obj.payload)
-        if obj.kind == "tree":
-            entries: dict[str, TreeEntry] = {}
-            for name, kind, h, size in data:
-                if kind != "blob" and kind != "tree":
-                    raise ValueError(kind)
-                entries[name] = TreeEntry(name, kind, h, size)
-            return Leaf(entries)
         if obj.kind == "tnode":
+            data = json.loads(obj.payload)
             children = tuple(data["children"])
             if len(children) != FANOUT:
                 raise ValueError("fanout")
@@ -156,6 +164,48 @@ def decode_node(oid: ObjectId, obj: RawObject) -> Node:
     except (ValueError, TypeError, KeyError) as e:
         raise CorruptObject(f"object {oid} is not a valid {obj.kind}", {"id": oid}) from e
     raise CorruptObject(f"object {oid} is a {obj.kind}, expected a directory node", {"id": oid})
+
+
+_ROW_CUT = b'],["'
+_LEAF_OPEN = b'[["'
+_LEAF_CLOSE = b"]]"
+# `],["` lies in a string only as a name ending in `],[` and its closing quote; JSON
+# allows only these bytes after a closing quote (a name starting with one is caught too).
+_CUT_IN_NAME = re.compile(rb'\],\["[,\]:}\s]')
+
+
+def leaf_rows(obj: RawObject) -> frozenset[bytes] | None:
+    """A ``tree`` payload cut into its rows' bytes without parsing it; None if it cannot be cut safely.
+
+    The payload is cut at ``],["``, which JSON writes between two rows and
+    otherwise only where a name ends in ``],[``: inside a string every ``"``
+    is escaped, so ``["`` occurs there only as a last ``[`` and the closing
+    quote. A payload where a cut may fall inside a name, or not framed like
+    ours (``[["`` ... ``]]``), gives None. Equal bytes are equal entries and
+    a leaf names each entry once, so the entries that differ between two
+    leaves lie in the rows only one of them has, and only those need decoding
+    (`decode_leaf_rows`): the rest of a large folder's leaves is compared
+    without building an entry per file. The empty leaf has no rows.
+    """
+    p = obj.payload
+    if obj.kind != "tree":
+        return None
+    if p == b"[]":
+        return frozenset()
+    if not (p.startswith(_LEAF_OPEN) and p.endswith(_LEAF_CLOSE)) or _CUT_IN_NAME.search(p):
+        return None
+    return frozenset(p[len(_LEAF_OPEN):-len(_LEAF_CLOSE)].split(_ROW_CUT))
+
+
+def decode_leaf_rows(oid: ObjectId, rows: frozenset[bytes] | set[bytes]) -> dict[str, TreeEntry]:
+    """The entries of some rows of leaf `oid`, as cut by `leaf_rows`.
+
+    The rows are joined back into a leaf payload and decoded as one, so they
+    are checked exactly as `decode_node` checks a leaf. Raises CorruptObject.
+    """
+    if not rows:
+        return {}
+    return _decode_leaf(oid, _LEAF_OPEN + _ROW_CUT.join(rows) + _LEAF_CLOSE).entries
 
 
 def format_time(dt: datetime) -> str:
@@ -227,6 +277,7 @@ __all__ = [
     "blob",
     "canonical_json",
     "decode_commit",
+    "decode_leaf_rows",
     "decode_node",
     "encode_commit",
     "encode_leaf",
@@ -234,4 +285,5 @@ __all__ = [
     "encode_tnode",
     "format_time",
     "hash_raw",
+    "leaf_rows",
 ]

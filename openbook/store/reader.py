@@ -44,6 +44,11 @@ def _decode_cached(oid: ObjectId, obj: RawObject) -> Node:
     return node
 
 
+def forget_decoded() -> None:
+    """Empty the decoded-node cache (the state of a fresh process; benches start cold with it)."""
+    _decoded.clear()
+
+
 def _first_leaf_exception(eg: BaseExceptionGroup[BaseException]) -> BaseException:
     exc: BaseException = eg
     while isinstance(exc, BaseExceptionGroup):
@@ -142,6 +147,11 @@ class Reader:
             if obj is None:
                 raise CorruptObject(f"object {oid} is missing", {"id": oid})
         return obj
+
+    async def raws(self, ids: Sequence[ObjectId]) -> list[RawObject]:
+        """Several objects in one batch, undecoded; raises CorruptObject if one is missing."""
+        await self._load(ids)
+        return [await self.raw(i) for i in ids]
 
     async def node(self, oid: ObjectId) -> Node:
         """The decoded directory node `oid`; raises CorruptObject if missing or not a node."""

@@ -16,7 +16,7 @@ from openbook.api.deployments import sender, unlink_previews
 from openbook.api.keys import DATABASE, SETTINGS
 from openbook.db.content import ContentRepository
 from openbook.db.sites import Sites
-from openbook.errors import InvalidRequest, NotFound
+from openbook.errors import InvalidRequest, NotFound, RenderError
 from openbook.render.pages import is_markdown, output_for_url, page_url
 from openbook.store import dirs
 from openbook.store.commits import log
@@ -210,10 +210,16 @@ async def file(request: web.Request) -> web.Response:
     data = await content.read_file(commit.id, path)
     kind = kind_of(path, data)
     site = preview.preview_site(await sites_of(request, content.workspace_id), None if is_commit_id(ref) else ref)
+    rel = preview.relative_to_root(site.root, path)
     rendered_url = None
-    if kind == "page" and preview.relative_to_root(site.root, path) is not None:
-        rel = preview.relative_to_root(site.root, path) or path
-        rendered_url = url(f"render/{site.id}/{commit.id}/{output_for_url(page_url(rel))}")
+    if kind == "page" and rel is not None:
+        try:
+            conf = await preview.configured(content, commit, site, request.config_dict[SETTINGS].themes_path)
+            output = await preview.page_output(content, commit, conf, rel)
+        except RenderError:  # the site's file is invalid: the frame shows why, as the page would
+            output = output_for_url(page_url(rel))
+        if output is not None:
+            rendered_url = url(f"render/{site.id}/{commit.id}/{output}")
     return render(request, "file.html", {
         "nav": "branches", "ref": ref, "commit": commit, "path": path, "crumbs": crumbs(posixpath.dirname(path)),
         "name": posixpath.basename(path), "kind": kind, "size": len(data),
@@ -252,15 +258,18 @@ async def rendered(request: web.Request) -> web.Response:
             raise NotFound("no such site", {"site": site_text}) from exc
         row = await Sites(request.config_dict[DATABASE], content.workspace_id).get(site_id)
         site = preview.PreviewSite(str(row.id), row.root, row)
+    themes_path = request.config_dict[SETTINGS].themes_path
+    conf = await preview.configured(content, commit, site, themes_path)
+    prefix = f"{site.root}/" if site.root else ""
     if tail == "" or tail.endswith("/") or tail.endswith(".html"):
         output = tail + "index.html" if tail == "" or tail.endswith("/") else tail
-        prefix = f"{site.root}/" if site.root else ""
-        for source in preview.source_for_output(output):
+        for source in preview.sources_for_output(conf, output):
             entry = await lookup(content.src, commit.tree, prefix + source)
-            if entry is not None and entry.kind == "blob":
-                page = await preview.render_page(content, commit, site, prefix + source,
-                                                 await content.read_blob(entry.hash),
-                                                 request.config_dict[SETTINGS].themes_path)
+            if entry is None or entry.kind != "blob":
+                continue
+            page = await preview.render_page(content, commit, site, prefix + source,
+                                             await content.read_blob(entry.hash), themes_path)
+            if page.output == output:
                 response = web.Response(body=page.html, content_type="text/html", charset="utf-8")
                 response.headers["Content-Security-Policy"] = preview.SANDBOX_CSP
                 return response
@@ -268,8 +277,7 @@ async def rendered(request: web.Request) -> web.Response:
     asset = preview.ASSETS.get(site.id, content.workspace_id, tail)
     if asset is not None:
         return _sandboxed(asset, tail)
-    prefix = f"{site.root}/" if site.root else ""
-    return _sandboxed(await preview.find_blob(content, commit, prefix + validate_path(tail)), tail)
+    return _sandboxed(await preview.find_blob(content, commit, prefix + conf.full_path(validate_path(tail))), tail)
 
 
 # --- History -------------------------------------------------------------------------------------------------------

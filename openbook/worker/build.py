@@ -24,9 +24,10 @@ from openbook.db.sites import Site
 from openbook.errors import CorruptObject, InternalError, NotFound, OpenBookError, RenderError
 from openbook.fs import buildcache, storage
 from openbook.fs.themes import theme_exists
+from openbook.publish import compose
 from openbook.store.objects import ObjectId, decode_commit
 from openbook.store.trees import list_dir
-from openbook.worker import compose, isolate
+from openbook.worker import isolate
 from openbook.worker.child import BuildJob
 
 BLOB_BATCH = 500

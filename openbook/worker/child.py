@@ -59,10 +59,10 @@ from openbook.config import BuildLimits
 from openbook.errors import BuildLimitExceeded, InternalError, OpenBookError, ReuseFailed
 from openbook.fs import buildcache, storage
 from openbook.fs.themes import load_theme
+from openbook.publish import compose
 from openbook.render import build_key as render_build_key
 from openbook.render import parallel, progress
 from openbook.render.cache import SITE_CACHES
-from openbook.worker import compose
 
 CPU_GRACE_S = 5  # between SIGXCPU (the error names the template) and the kernel's SIGKILL
 EXIT_MEMORY = 3  # MemoryError, and not even the report of it could be sent

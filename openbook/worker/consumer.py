@@ -5,10 +5,13 @@ At start the consumer re-reads its own pending entries, then new ones. Every
 another (dead) consumer left idle. What it reads waits in a `FairQueue` by
 workspace and runs in one of `concurrency` slots (WORKER_CONCURRENCY), each
 build in its own process (`isolate`): one workspace's many or endless builds
-never hold every slot. It reads ahead up to `LOOKAHEAD` waiting entries, so
-that another workspace's entry behind a long queue is seen; it claims only
-when it has a free slot and nothing waiting, so entries waiting here go idle
-and an idle worker claims them (two workers share a burst). An entry is
+never hold every slot. It reads what its free slots can start, and reads
+ahead (up to `LOOKAHEAD` waiting entries) only while a slot is free that the
+waiting entries may not take, so that another workspace's entry behind a long
+queue is seen; it never reads while its slots are busy, so the rest of a burst
+stays in the stream for other workers. It claims only when it has a free slot
+and nothing waiting, so entries waiting here go idle and an idle worker
+claims them. An entry is
 ACKed only once its deployment is terminal. Outages of Redis (`Unavailable`
 from the stream adapter) are retried with backoff. `stop` ends reading;
 running builds finish, entries not started stay pending for the next start.
@@ -194,7 +197,7 @@ class Consumer:
         self.start_ready()
         if self.stop.is_set():
             return read
-        room = LOOKAHEAD - self.queue.waiting
+        room = self._room()
         if self._reading is None and room > 0:
             self._reading = asyncio.ensure_future(self.stream.read_new(self.ctx.owner, block_ms, room))
         stopper = asyncio.ensure_future(self.stop.wait())
@@ -210,6 +213,19 @@ class Consumer:
             read += len(entries)
             self.start_ready()
         return read
+
+    def _room(self) -> int:
+        """How many new entries to read now (called after `start_ready`).
+
+        Enough to fill the free slots; more, up to LOOKAHEAD, only while a slot is free that
+        no waiting entry may take (their workspaces hold all they may): another workspace's
+        entry may be behind them. Reading more than that would hoard entries that an idle
+        worker could run now.
+        """
+        free = self.queue.slots - self.queue.running
+        if free > 0 and self.queue.waiting:
+            return LOOKAHEAD - self.queue.waiting
+        return max(0, free - self.queue.waiting)
 
     async def _stop_reading(self) -> None:
         if self._reading is not None:

@@ -1,4 +1,4 @@
-"""`openbook worker`: connect, reconcile `_hosts`, relay the outbox, consume until SIGTERM.
+"""`openbook worker`: connect, reconcile `_hosts`, relay the outbox, sync mirrors, consume until SIGTERM.
 
 Start-up waits a bounded time for PostgreSQL and Redis and exits 1 with a
 clear message if either stays away. Once running, outages are retried with
@@ -26,6 +26,7 @@ from openbook.db.sites import all_domains, all_previews
 from openbook.errors import ConfigError, PublishFailed, Unavailable
 from openbook.fs import buildcache, storage
 from openbook.logs import setup_logging
+from openbook.pipeline.mirrors import MirrorSync, limits_of
 from openbook.pipeline.relay import Relay
 from openbook.pipeline.webhooks import WebhookDelivery
 from openbook.stream.deployments import DeploymentStream
@@ -87,6 +88,7 @@ async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
     stream = DeploymentStream(settings.redis)
     relay_task: asyncio.Task[None] | None = None
     webhook_task: asyncio.Task[None] | None = None
+    mirror_task: asyncio.Task[None] | None = None
     metrics_site: web.AppRunner | None = None
     try:
         await stream.wait_until_ready(settings.redis.startup_wait_s)
@@ -99,6 +101,7 @@ async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
         await asyncio.to_thread(isolate.prepare)  # the fork server, warm before the first build
         relay_task = asyncio.create_task(Relay(db, stream).run())
         webhook_task = asyncio.create_task(WebhookDelivery(db, settings.webhooks).run())
+        mirror_task = asyncio.create_task(MirrorSync(db, limits_of(settings)).run())
         if settings.worker_metrics_port is not None:
             metrics_site = await _serve_metrics(stream, settings.worker_metrics_port)
         log.info("worker started", extra={"consumer": settings.worker_name, "burst": burst,
@@ -111,7 +114,7 @@ async def serve(settings: Settings, burst: bool, stop: asyncio.Event) -> None:
         isolate.retire_warm()
         if metrics_site is not None:
             await metrics_site.cleanup()
-        for task in (relay_task, webhook_task):
+        for task in (relay_task, webhook_task, mirror_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

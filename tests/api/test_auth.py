@@ -69,7 +69,7 @@ async def test_issuer_and_audience_enforced_when_configured(aiohttp_client: Any,
                                                             workspace_id: uuid.UUID) -> None:
     from dataclasses import replace
 
-    from openbook.api.app import create_app
+    from openbook.server import create_app
 
     assert api_settings.jwt is not None
     settings = replace(api_settings, jwt=replace(api_settings.jwt, issuer="ob", audience="api"))
@@ -172,7 +172,7 @@ def _private_pem(key: rsa.RSAPrivateKey) -> bytes:
 async def rs256(aiohttp_client: Any, api_settings: Settings, pg_server: Any, redis_server: Any,
                 tmp_path: Path) -> tuple[Any, rsa.RSAPrivateKey, str]:
     """The real app configured only through the environment for RS256, with the key pair it trusts."""
-    from openbook.api.app import create_app
+    from openbook.server import create_app
 
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_pem = private.public_key().public_bytes(serialization.Encoding.PEM,

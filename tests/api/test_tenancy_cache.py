@@ -25,7 +25,7 @@ async def test_a_deleted_workspace_is_401_after_the_cache_and_never_500(
         aiohttp_client: Any, api_settings: Any, token_for: Any, database: Any, admin_sql: Any,
         monkeypatch: pytest.MonkeyPatch, ttl_s: float) -> None:
     monkeypatch.setattr(app_module, "WORKSPACE_TTL_S", ttl_s)
-    api = await aiohttp_client(app_module.create_app(api_settings))
+    api = await aiohttp_client(app_module.create_api(api_settings))
     ws = await create_workspace(database, f"gone-{uuid.uuid4().hex[:8]}", "soon gone")
     h = token_for(ws.id, "admin")
     assert (await api.get("/api/branches", headers=h)).status == 200  # now known to the cache

@@ -120,7 +120,7 @@ async def test_names_are_not_resolved_at_creation(api: Any, h: Headers) -> None:
 
 async def test_private_targets_are_allowed_with_the_flag(aiohttp_client: Any, api_settings: Settings,
                                                          h: Headers) -> None:
-    from openbook.api.app import create_app
+    from openbook.server import create_app
 
     settings = dataclasses.replace(api_settings, webhooks=WebhookSettings(allow_private=True))
     api = await aiohttp_client(create_app(settings))

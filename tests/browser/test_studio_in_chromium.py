@@ -30,7 +30,6 @@ from typing import Any
 import pytest
 from playwright.async_api import BrowserContext, ConsoleMessage, Page
 
-from openbook.api.app import create_app
 from openbook.config import Settings, load_settings
 from openbook.db.content import ContentRepository
 from openbook.db.database import Database
@@ -38,6 +37,7 @@ from openbook.db.migrate import apply_migrations
 from openbook.db.sites import Sites
 from openbook.db.workspaces import create_workspace
 from openbook.dev.stack import PostgresServer, RedisServer, ensure_debian_package
+from openbook.server import create_app
 from openbook.store.trees import Change
 from openbook.studio.signin import make_login_link
 from openbook.worker.main import serve

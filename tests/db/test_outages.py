@@ -115,7 +115,7 @@ def settings_for(small_pg: PostgresServer, base: Settings) -> Settings:
 async def test_out_of_connections_is_503_with_retry_after(aiohttp_client: Any, api_settings: Settings,
                                                           small_pg: PostgresServer, admin: asyncpg.Connection,
                                                           hogs: Hogs) -> None:
-    from openbook.api.app import create_app
+    from openbook.server import create_app
 
     settings = settings_for(small_pg, api_settings)
     setup = await Database.open(settings.database)

@@ -17,7 +17,7 @@ from openbook.errors import ConfigError
 
 TENANT_TABLES = ("objects", "branches", "audit_log", "sites", "domains", "deployments", "previews", "webhooks",
                  "webhook_deliveries", "webhook_attempts", "idempotency_keys", "git_objects",
-                 "studio_login_links", "studio_sessions")
+                 "studio_login_links", "studio_sessions", "mirrors", "mirror_events")
 
 
 async def two_workspaces(db: Database) -> tuple[uuid.UUID, uuid.UUID]:

@@ -201,7 +201,7 @@ def token(stack: Stack) -> Callable[..., Headers]:
 @pytest.fixture
 async def client(aiohttp_client: Any, stack: Stack) -> Any:
     """The real API app in this process, on this test's database and Redis database."""
-    from openbook.api.app import create_app
+    from openbook.server import create_app
 
     return await aiohttp_client(create_app(stack.settings()))
 

@@ -137,7 +137,7 @@ async def test_live_switch_rollback_and_refusals(admin: Api, stack: Stack, datab
 async def test_redis_down_does_not_fail_the_api(aiohttp_client: Any, pg_server: Any, stack: Stack, sql: Any,
                                                 token: Callable[..., Headers], ws: uuid.UUID,
                                                 tmp_path: Path) -> None:
-    from openbook.api.app import create_app
+    from openbook.server import create_app
 
     private = RedisServer(tmp_path / "redis").start()
     servers = [private]

@@ -130,6 +130,9 @@ async def test_two_workers_process_each_deployment_once(admin: Api, workers: Sta
         # One deployment per site: none supersedes another, so all sixteen build.
         site = await admin.site(f"s{i}", auto_deploy=False)
         ids.append((await admin.deploy(site["id"]))["id"])
+    # One slot each: a worker reads only what its free slots can start, so the other
+    # worker gets the rest of the burst and the two really compete for every entry.
+    stack.extra_env["WORKER_CONCURRENCY"] = "1"
     first, second = workers("alpha"), workers("beta")
     done = await admin.wait_terminal(ids, 90)
     assert {d["status"] for d in done.values()} == {"deployed"}, first.output() + second.output()
@@ -157,7 +160,7 @@ def private_dir() -> Any:
 async def test_redis_killed_and_restarted_empty(aiohttp_client: Any, stack: Stack, sql: Any, ws: uuid.UUID,
                                                 token: Callable[..., Headers], workers: StartWorker,
                                                 private_dir: Path) -> None:
-    from openbook.api.app import create_app
+    from openbook.server import create_app
 
     servers = [RedisServer(private_dir / "redis").start()]
     try:
@@ -186,10 +189,10 @@ async def test_redis_killed_and_restarted_empty(aiohttp_client: Any, stack: Stac
 async def test_postgres_restarted_under_worker_and_api(aiohttp_client: Any, stack: Stack,
                                                        workers: StartWorker,
                                                        private_dir: Path) -> None:
-    from openbook.api.app import create_app
     from openbook.config import DatabaseSettings
     from openbook.db.database import Database
     from openbook.db.workspaces import create_workspace
+    from openbook.server import create_app
     from tests.pipeline.conftest import JWT_SECRET
 
     pg = PostgresServer(private_dir / "pg").start()

@@ -126,7 +126,7 @@ def private_ok(stack: Stack) -> Stack:
 async def start_api(aiohttp_client: Any, stack: Stack, token: Callable[..., Headers], ws: uuid.UUID,
                     webhooks: WebhookSettings | None = None) -> Api:
     """The real app on this test's stack; its delivery loop runs with `webhooks` when given."""
-    from openbook.api.app import create_app
+    from openbook.server import create_app
 
     settings = stack.settings()
     if webhooks is not None:

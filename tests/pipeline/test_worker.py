@@ -153,6 +153,7 @@ async def test_a_build_taken_up_again_behind_a_newer_one_is_superseded(admin: Ap
     older = await admin.deploy(site["id"])
     assert await rows.acquire_lease(uuid.UUID(older["id"]), "died", 0.01) is not None  # its builder died
     newer = await admin.deploy(site["id"])
+    await asyncio.sleep(0.1)  # the dead builder's 10 ms lease has lapsed (a quick POST can take less)
     # Another worker reclaims the dead one's entry: it can never show, so it is not rebuilt.
     result = await deploy_one(database, stack.storage, uuid.UUID(older["id"]))
     assert result.status == "superseded"

@@ -88,6 +88,25 @@ def test_parallel_build_reports_the_first_error_as_serial_does(book: ThemeChain,
     assert errors[0] == errors[1] and "_theme/templates/page.html" in errors[0]
 
 
+def test_a_parallel_build_that_collects_its_errors_lists_those_of_a_serial_one(
+        book: ThemeChain, large: dict[str, bytes]) -> None:
+    broken = {**large, "ch3/p170.md": b"---\ntitle: [unclosed\n---\n", "ch4/p210.md": b"---\ndraft: maybe\n---\n",
+              "_theme/templates/page.html": b"{{ page.html }}{% if page.url == 'ch1/p60/' %}{{ x.y }}{% endif %}"}
+    problems = []
+    for workers in (1, 2):
+        SITE_CACHES.clear()
+        result = build_site(broken, book, SiteSettings(title="Large"), workers=workers, collect=True)
+        errors = (p for p in result.stats["problems"] if p["kind"] == "error")
+        problems.append([(p["path"], p["line"], p["message"]) for p in errors])
+        assert "ch1/p60/index.html" not in {f.path for f in result.files}  # the page that failed
+        assert {"ch1/p61/index.html", "ch3/p170/index.html"} <= {f.path for f in result.files}
+    assert problems[0] == problems[1] == [
+        ("_theme/templates/page.html", 1, "line 1: UndefinedError: 'x' is undefined (while rendering ch1/p60.md)"),
+        ("ch3/p170.md", 3, "invalid front matter (line 3): did not find expected ',' or ']'"),
+        ("ch4/p210.md", 2, "invalid front matter: 'draft' must be true or false"),
+    ]
+
+
 async def test_pool_works_from_a_thread_of_an_event_loop(book: ThemeChain, large: dict[str, bytes]) -> None:
     """As in the worker: asyncio.to_thread(build_site, ...) while the loop runs timers (its lease).
     A pool forked from this threaded process could deadlock: the deadline makes that a failure."""

@@ -6,7 +6,7 @@ import pytest
 
 from openbook.errors import RenderError
 from openbook.fs.themes import load_theme
-from openbook.worker import compose
+from openbook.publish import compose
 from tests.siteconf.test_precedence import site
 
 BOOK = {

@@ -9,9 +9,9 @@ import pytest
 
 from openbook.errors import RenderError
 from openbook.fs.themes import load_theme
+from openbook.publish.redirects import add_redirects
 from openbook.render import BuildResult, SiteSettings, build_site
 from openbook.siteconf import Redirect, SiteConfig
-from openbook.worker.redirects import add_redirects
 
 PAGES = {
     "index.md": "# Home\n",
