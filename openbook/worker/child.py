@@ -28,11 +28,12 @@ BUILD_MAX_FILE_MB and the deployment against BUILD_MAX_OUTPUT_MB, writes
 the folder, and sends the worker one message: ("ok", stats, phase seconds,
 whether it may take another build) or ("error", OpenBookError). Without a
 message, the exit code says what happened (`EXIT_*`). After an "ok" it
-appends what the build learnt to the site's snapshot (`_save`: usually a
-few KB; the worker does not wait for it) and waits for the site's next job,
-which brings only the files that changed; it exits after an error, when
-the worker closes the connection, or once it has not a whole BUILD_CPU_S
-left of its lifetime limit.
+waits for the site's next job, which brings only the files that changed;
+once none has come for `SAVE_IDLE_S`, and before it exits, it appends what
+its builds learnt to the site's snapshot (`_save`: usually a few KB), so no
+deployment waits for a save. It exits after an error, when the worker
+closes the connection, or once it has not a whole BUILD_CPU_S left of its
+lifetime limit.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ EXIT_MEMORY = 3  # MemoryError, and not even the report of it could be sent
 EXIT_POOL_KILLED = 4  # a render process was killed (the kernel: CPU hard limit, out of memory)
 BOARD_SLOT = 1024  # bytes each process writes where it is in: one pwrite, read by the worker
 COMPACT_AT = 2  # a snapshot is written whole again once what was appended reaches 1/COMPACT_AT of it
+SAVE_IDLE_S = 1.0  # a warm process saves what it learnt once it has waited this long for a job
 WARM_CPU_BUILDS = 2  # BUILD_CPU_S a warm process may use for later builds, in all: then it retires
 _PR_SET_PDEATHSIG = 1
 
@@ -289,21 +291,29 @@ def main(conn: Connection, site_key: str, cache: Path | None, limits: BuildLimit
     except Exception as exc:
         _send(conn, ("error", _failure(exc, limits)))
         return
+    unsaved = False  # a build succeeded since the last save
     while True:
+        # What builds learnt is saved once no job has come for SAVE_IDLE_S: deployments in a row
+        # (a burst of commits, an author's quick fixes) never wait for a save.
+        if unsaved and not conn.poll(SAVE_IDLE_S):
+            _save(site_key, kept)
+            unsaved = False
         try:
             job: BuildJob | None = conn.recv()
         except EOFError:
             job = None
-        if job is None:
-            return  # the worker let this process go, or gave up on its build (it could not read the commit)
+        if job is None:  # the worker let this process go, or gave up on its build (it could not read the commit)
+            if unsaved:
+                _save(site_key, kept)
+            return
         message = _build(job, files, limits, restored)
         restored = {"restored": 0, "restore_ms": 0, "warm": True}
         stay = message[0] == "ok" and may_stay(limits)
         _send(conn, (*message, stay) if message[0] == "ok" else message)
-        if message[0] != "ok":
-            return
-        _save(site_key, kept)  # after the message: the deployment does not wait for it
+        unsaved = unsaved or message[0] == "ok"
         if not stay:
+            if unsaved:  # what earlier builds learnt stays right after a failed one: entries are whole
+                _save(site_key, kept)  # after the message: the deployment does not wait for it
             return
 
 

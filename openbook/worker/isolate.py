@@ -172,10 +172,13 @@ class BuildProcess:
             self._stays = message[3]
             self._content = job.content
             return message[1], message[2]
-        await self._stop()
         if message is not None:
+            # It failed cleanly (and removed its temporary folder): it may save what its
+            # earlier builds learnt before it exits.
+            self._done = True
             error: OpenBookError = message[1]
             raise error
+        await self._stop()
         await asyncio.to_thread(storage.remove_temp, job.target, job.token)
         raise _ended(self._proc, stopped, self._limits, Board.read(self._board))
 

@@ -163,6 +163,7 @@ async def test_a_warm_build_process_takes_its_sites_next_build_within_the_same_l
     with pytest.raises(BuildLimitExceeded) as err:
         await run(runaway, limits, cache)
     assert err.value.limit == "cpu" and "CPU time limit of 2 s" in err.value.message, err.value.message
-    # The next build starts a new process, from the snapshot the warm one added to.
+    # The next build starts a new process, from the snapshot the warm one wrote before it went
+    # (its builds' deployments did not wait for that).
     stats, _ = await run(_edit(second, 4, {"p5.md": b"# Page 5, edited\n"}), limits, cache)
-    assert "warm" not in stats["cache"] and stats["cache"]["records"] == 2 and stats["parsed"] == 1
+    assert "warm" not in stats["cache"] and stats["cache"]["restored"] > 20 and stats["parsed"] == 1
