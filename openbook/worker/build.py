@@ -1,7 +1,8 @@
 """One build: a commit's files below the site root → the renderer → an immutable folder.
 
 Reads go through `PgObjectSource` in batches (one query per tree level, one per
-`BLOB_BATCH` blobs); rendering and writing run in a build process of their own
+`BLOB_BATCH` blobs), except the blobs the site's warm build process holds from
+its last build (`BuildProcess.blobs`); rendering and writing run in a build process of their own
 under the BUILD_* limits (`isolate`), so the worker's event loop keeps renewing
 its lease meanwhile and a runaway template cannot stall it.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -36,14 +37,24 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class Content:
+    """A commit's files below a site's root."""
+
+    files: dict[str, bytes]  # path relative to the root → bytes
+    ids: dict[str, ObjectId]  # path relative to the root → blob id
+
+
+@dataclass(frozen=True, slots=True)
 class BuildOutcome:
     stats: dict[str, Any]
     folder: Path
     site: siteconf.SiteConfig  # as the commit configured it: keep_deployments and redirects for what runs after
 
 
-async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, root: str) -> dict[str, bytes]:
-    """Every file of the commit below `root`, keyed by its path relative to `root`.
+async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, root: str,
+                       held: Mapping[str, bytes] | None = None) -> Content:
+    """Every file of the commit below `root`, keyed by its path relative to `root`. Blobs in
+    `held` (the files a warm build process of the site holds, by id) are not read again.
 
     Raises RenderError when `root` is not a folder of the commit, CorruptObject
     when a referenced object is missing.
@@ -59,8 +70,12 @@ async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, ro
     except NotFound as exc:
         raise RenderError(root or "/", "the site's root folder does not exist in this commit") from exc
     prefix = f"{root}/" if root else ""
-    files = [(path[len(prefix):], entry.hash) for path, entry in entries if entry.kind == "blob"]
-    content: dict[str, bytes] = {}
+    ids = {path[len(prefix):]: entry.hash for path, entry in entries if entry.kind == "blob"}
+    held = held or {}
+    content = {path: held[h] for path, h in ids.items() if h in held}
+    # Large blobs stay out of the object cache (trees and small files are what walks reread):
+    # without `held`, every build would read a site's images again.
+    files = [(path, h) for path, h in ids.items() if path not in content]
     for start in range(0, len(files), BLOB_BATCH):
         batch = files[start:start + BLOB_BATCH]
         got = await src.get_many({h for _, h in batch})
@@ -69,7 +84,7 @@ async def load_content(db: Database, workspace_id: uuid.UUID, commit_id: str, ro
             if obj is None or obj.kind != "blob":
                 raise CorruptObject(f"blob {h} of {prefix}{path} is missing", {"id": h})
             content[path] = obj.payload
-    return content
+    return Content(content, ids)
 
 
 class _Clock:
@@ -115,7 +130,8 @@ async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...],
     # The build process restores the site's cache while the commit is read.
     async with await isolate.BuildProcess.start(limits or BuildLimits(), str(site.id), cache) as process:
         clock.lap("start")
-        content = await load_content(db, site.workspace_id, commit_id, site.root)
+        loaded = await load_content(db, site.workspace_id, commit_id, site.root, process.blobs)
+        content = loaded.files
         clock.lap("load")
         folder = storage.site_dir(storage_root, site.workspace_id, site.id)
         target = folder / commit_id
@@ -124,7 +140,7 @@ async def build(db: Database, storage_root: Path, themes_path: tuple[Path, ...],
                                          lambda name: theme_exists(name, themes_path))
         clock.lap("configure")
         job = BuildJob(content, config, themes_path, commit_id, target, previous, str(site.id), uuid.uuid4().hex)
-        stats, inside = await process.build(job)
+        stats, inside = await process.build(job, loaded.ids)
         clock.lap("build")
     phases.update(inside)
     for phase, seconds in phases.items():

@@ -55,6 +55,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -106,12 +107,19 @@ class BuildProcess:
         self._closed = False
         self._stays = False  # the process may take another build (it said so with its result)
         self._content: dict[str, bytes] | None = None  # the files of its last build, which it holds
+        self._ids: Mapping[str, str] = {}  # their blob ids, when the caller said
         self._expiry: asyncio.TimerHandle | None = None
 
     @property
     def warm(self) -> bool:
         """Whether this process built its site before (it restores nothing)."""
         return self._content is not None
+
+    @property
+    def blobs(self) -> dict[str, bytes]:
+        """The files this process holds from its last build, by blob id: no need to read them again."""
+        content = self._content or {}
+        return {blob: content[path] for path, blob in self._ids.items() if path in content}
 
     @classmethod
     async def start(cls, limits: BuildLimits, site_key: str, cache: Path | None) -> BuildProcess:
@@ -151,8 +159,9 @@ class BuildProcess:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def build(self, job: BuildJob) -> tuple[dict[str, Any], Phases]:
-        """Run `job` in this process; (stats, seconds per phase).
+    async def build(self, job: BuildJob, ids: Mapping[str, str] | None = None) -> tuple[dict[str, Any], Phases]:
+        """Run `job` in this process; (stats, seconds per phase). `ids`: the blob id of each
+        file of the job (what `blobs` gives back after it; files are compared by id then).
 
         Raises what the build met (RenderError, NotFound, PublishFailed,
         InternalError), and BuildLimitExceeded when it went over a limit.
@@ -160,7 +169,7 @@ class BuildProcess:
         sent = job
         if self._content is not None:
             self._deadline = asyncio.get_running_loop().time() + self._limits.wall_s
-            sent = _changes(self._content, job)
+            sent = _changes(self._content, self._ids, job, ids or {})
         cpu = _cpu_seconds(self._proc.pid)
         # Pickled in a thread, not on the event loop. OSError: the process is gone already
         # (killed while restoring): its end says why.
@@ -170,7 +179,7 @@ class BuildProcess:
         if message is not None and message[0] == "ok":
             self._done = True
             self._stays = message[3]
-            self._content = job.content
+            self._content, self._ids = job.content, ids or {}
             return message[1], message[2]
         if message is not None:
             # It failed cleanly (and removed its temporary folder): it may save what its
@@ -250,10 +259,18 @@ class BuildProcess:
             return None, "wall"
 
 
-def _changes(held: dict[str, bytes], job: BuildJob) -> BuildJob:
-    """`job` for a process that holds `held` (its last job's files): only what changed."""
-    changed = {path: data for path, data in job.content.items()
-               if (old := held.get(path)) is not data and old != data}
+def _changes(held: dict[str, bytes], held_ids: Mapping[str, str], job: BuildJob, ids: Mapping[str, str]) -> BuildJob:
+    """`job` for a process that holds `held` (its last job's files, with their blob ids when
+    known): only what changed."""
+    def same(path: str, data: bytes) -> bool:
+        old = held.get(path)
+        if old is None:
+            return False
+        if path in ids and path in held_ids:
+            return ids[path] == held_ids[path]
+        return old is data or old == data
+
+    changed = {path: data for path, data in job.content.items() if not same(path, data)}
     return dataclasses.replace(job, content=changed, removed=tuple(p for p in held if p not in job.content))
 
 

@@ -264,10 +264,11 @@ async def test_a_renderer_bug_fails_the_deployment_as_openbook_fault(admin: Api,
 
     real_load = build_module.load_content
 
-    async def buggy_load(*args: Any) -> dict[str, Any]:
+    async def buggy_load(*args: Any) -> build_module.Content:
         # Fault injection into our own code: the build process gets a page that is not bytes,
         # so the renderer raises a TypeError there, in another process.
-        return {**await real_load(*args), "broken.md": None}
+        loaded = await real_load(*args)
+        return build_module.Content({**loaded.files, "broken.md": None}, loaded.ids)  # type: ignore[dict-item]
 
     await admin.commit(SAMPLE_BOOK)
     site = await admin.site()
@@ -293,3 +294,17 @@ async def test_a_corrupt_manifest_of_the_live_build_fails_loudly(admin: Api, sta
     error = (await admin.deployment(second["id"]))["error"]
     assert ".openbook-manifest.json is corrupt" in error
     assert os.readlink(live) == first["commit"]
+
+
+async def test_files_a_warm_build_process_holds_are_not_read_again(admin: Api, database: Any) -> None:
+    from openbook.worker.build import load_content
+
+    photo = "x" * 100_000  # above the object cache's blob size: every build used to read it again
+    commit = await admin.commit({"docs/index.md": "# Home\n", "docs/photo.txt": photo, "other.md": "# Other\n"})
+    loaded = await load_content(database, uuid.UUID(admin.workspace_id), commit, "docs")
+    assert loaded.files == {"index.md": b"# Home\n", "photo.txt": photo.encode()}
+    # What the site's warm build process holds, by blob id, is taken from it, not from PostgreSQL.
+    held = {loaded.ids["photo.txt"]: b"held by the build process"}
+    again = await load_content(database, uuid.UUID(admin.workspace_id), commit, "docs", held)
+    assert again.files == {"index.md": b"# Home\n", "photo.txt": b"held by the build process"}
+    assert again.ids == loaded.ids
