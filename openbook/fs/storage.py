@@ -10,7 +10,10 @@
 
 A build is written into `.tmp-*` beside its target (same filesystem), every
 file created with O_NOFOLLOW relative to its parent folder's descriptor and
-fsynced, then renamed into place: a reader sees all of it or nothing. A
+fsynced, then renamed into place: a reader sees all of it or nothing. That
+folder may be a spare (`make_spare`): a copy of the previous build made of
+hard links, prepared while the site's build process waited for its next
+build, in which only the files that differ are replaced. A
 symlink is switched by creating a new link and `os.replace`-ing it over the
 old one, never unlink-then-link. Files identical to the previous build's are
 hard-linked from it. Any write or fsync error becomes PublishFailed (the
@@ -44,6 +47,7 @@ LIVE = "live"
 PREVIEWS = "previews"
 TMP_PREFIX = ".tmp-"
 PRUNED_PREFIX = f"{TMP_PREFIX}pruned-"
+SPARE_PREFIX = f"{TMP_PREFIX}spare-"
 _BUILD_NAME = re.compile(r"[0-9a-f]{64}")
 STALE_TMP_S = 3600.0
 _RENAME_EXCHANGE = 2
@@ -114,10 +118,12 @@ def read_manifest(folder: Path) -> dict[str, object] | None:
 
 
 class _Writer:
-    """Creates files below one open root folder without ever following a symlink."""
+    """Creates files below one open root folder without ever following a symlink (a new folder,
+    or an `existing` one this module made: a spare)."""
 
-    def __init__(self, root: Path) -> None:
-        os.mkdir(root, 0o755)
+    def __init__(self, root: Path, existing: bool = False) -> None:
+        if not existing:
+            os.mkdir(root, 0o755)
         self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         self._dirs: dict[str, int] = {"": self.root_fd}
         # One syncfs() for the whole build instead of an fsync per file and per
@@ -163,6 +169,25 @@ class _Writer:
                 return False
             raise
         return True
+
+    def remove(self, paths: Iterable[str], prune: bool = True) -> None:
+        """Delete files of the folder, then (with `prune`) the folders that leaves empty."""
+        emptied: set[str] = set()
+        for path in paths:
+            parts = _segments(path)
+            os.unlink(parts[-1], dir_fd=self._dir_fd(parts[:-1]))
+            if prune:
+                emptied.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        for folder in sorted(emptied, key=lambda f: f.count("/"), reverse=True):  # deepest first
+            fd = self._dirs.pop(folder, None)
+            if fd is not None:
+                os.close(fd)
+            parent, _, name = folder.rpartition("/")
+            try:
+                os.rmdir(name, dir_fd=self._dir_fd(parent.split("/") if parent else []))
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
 
     def sync_and_close(self) -> None:
         if self.batch_sync:
@@ -254,9 +279,49 @@ def remove_temp(target: Path, token: str) -> None:
     shutil.rmtree(temp_folder(target, token), ignore_errors=True)
 
 
+@dataclass(frozen=True, slots=True)
+class Spare:
+    """A copy of a build folder made of hard links, for `publish` to make the next build from."""
+
+    path: Path
+    source: Path  # the build folder it copies
+    build_key: str  # that folder's when it was copied
+
+
+def make_spare(build: Path, token: str) -> Spare | None:
+    """A spare of build folder `build` beside it (its folders made, its files hard-linked), or None
+    when it holds no complete build or the spare could not be made."""
+    try:
+        manifest = read_manifest(build)
+    except PublishFailed:
+        return None
+    files = manifest.get("files") if manifest is not None else None
+    if manifest is None or not isinstance(files, dict):
+        return None
+    spare = Spare(build.parent / f"{SPARE_PREFIX}{build.name}-{token}", build, str(manifest.get("build_key")))
+    try:
+        writer = _Writer(spare.path)
+    except OSError:
+        return None
+    root = str(build.resolve())
+    try:
+        if all(writer.link(f"{root}/{path}", path) for path in files):
+            return spare
+    except (OSError, InternalError):
+        pass
+    finally:
+        writer.close()
+    discard(spare)
+    return None
+
+
+def discard(spare: Spare) -> None:
+    shutil.rmtree(spare.path, ignore_errors=True)
+
+
 def publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_key: str,
             previous: Path | None = None, stats: dict[str, object] | None = None,
-            limits: OutputLimits | None = None, token: str | None = None) -> Published:
+            limits: OutputLimits | None = None, token: str | None = None, spare: Spare | None = None) -> Published:
     """Write `files` (path, bytes or None, render key) to `target` atomically.
 
     `target` is reused as is when it already holds the same `build_key`.
@@ -265,6 +330,9 @@ def publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_
     from it, and so is any file whose bytes are identical. `stats` and every
     file's render key are kept in the manifest. The temp folder's name ends
     with `token` (default: a new one), so whoever killed a build can remove it.
+    A complete `spare` of `previous` (`make_spare`) becomes the new build folder
+    in its place, with only the files that differ replaced; published or not,
+    it is gone when this returns (one of another folder is left as it is).
     Raises ReuseFailed when a skipped file cannot be linked, PublishFailed on
     any write or fsync failure (the temp folder is removed; `target` is
     untouched), BuildLimitExceeded for a file or a total over `limits`
@@ -272,7 +340,7 @@ def publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_
     that is not a clean relative path (a renderer bug).
     """
     with _failures(f"writing {target}"):
-        return _publish(target, files, build_key, previous, stats, limits, token or uuid.uuid4().hex)
+        return _publish(target, files, build_key, previous, stats, limits, token or uuid.uuid4().hex, spare)
 
 
 def _over(path: str, size: int, total: int, limits: OutputLimits | None) -> BuildLimitExceeded | None:
@@ -291,7 +359,7 @@ def _over(path: str, size: int, total: int, limits: OutputLimits | None) -> Buil
 
 def _publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build_key: str,
              previous: Path | None, stats: dict[str, object] | None, limits: OutputLimits | None,
-             token: str) -> Published:
+             token: str, spare: Spare | None) -> Published:
     existing = read_manifest(target)
     if existing is not None and existing.get("build_key") == build_key:
         return Published(target, reused=True, written=0, linked=0, bytes=0)
@@ -300,16 +368,28 @@ def _publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build
     remove_stale_temps(parent)
     prev_files: dict[str, str] = {}
     prev_root: str | None = None  # a plain string: thousands of joins below, pathlib is too slow
+    prev_key = None
     if previous is not None:
         manifest = read_manifest(previous)
         if manifest is not None and isinstance(manifest.get("files"), dict):
             prev_files = manifest["files"]  # type: ignore[assignment]
             prev_root = str(previous.resolve())
+            prev_key = manifest.get("build_key")
     temp = temp_folder(target, token)
+    held: dict[str, str] = {}  # files the folder holds already (a spare's): path → hash
+    writer: _Writer | None = None
+    if spare is not None and spare.source == previous and spare.build_key == prev_key:
+        try:
+            os.utime(spare.path)  # in use: not a stale temporary folder for another worker's cleanup
+            writer = _Writer(spare.path, existing=True)
+            temp, held = spare.path, dict(prev_files)
+        except OSError:
+            writer = None  # gone meanwhile: a new folder, as without a spare
+    if writer is None:
+        writer = _Writer(temp)
     written = linked = total = 0
     hashes: dict[str, str] = {}
     keys: dict[str, str] = {}
-    writer = _Writer(temp)
     try:
         for path, data, key in files:
             if path in hashes:
@@ -318,7 +398,8 @@ def _publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build
             if data is None:
                 known = prev_files.get(path)
                 source = f"{prev_root}/{path}"
-                if prev_root is None or known is None or not writer.link(source, path):
+                if prev_root is None or known is None or (held.pop(path, None) is None
+                                                          and not writer.link(source, path)):
                     raise ReuseFailed(f"{path} is not in the previous build to reuse")
                 hashes[path] = known
                 size = os.stat(source, follow_symlinks=False).st_size
@@ -333,11 +414,17 @@ def _publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build
             digest = hashlib.sha256(data).hexdigest()
             hashes[path] = digest
             same = prev_root is not None and prev_files.get(path) == digest
+            if same and held.pop(path, None) is not None:
+                linked += 1
+                continue
             if same and prev_root is not None and writer.link(f"{prev_root}/{path}", path):
                 linked += 1
                 continue
+            if held.pop(path, None) is not None:
+                writer.remove([path], prune=False)  # the previous build's file: never written into
             writer.write(path, data)
             written += 1
+        writer.remove(held)  # the previous build's files this one does not have
         manifest = {"build_key": build_key, "stats": {**(stats or {}), "bytes": total}, "files": hashes,
                     "keys": keys}
         writer.write(MANIFEST, json.dumps(manifest).encode(), checked=False)

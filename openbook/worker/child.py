@@ -48,6 +48,7 @@ import os
 import resource
 import signal
 import time
+import uuid
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -92,8 +93,10 @@ class BuildJob:
     removed: tuple[str, ...] | None = None
 
 
-def render_and_write(job: BuildJob, limits: BuildLimits) -> tuple[dict[str, Any], dict[str, float]]:
-    """Render the job's site and publish its folder; (stats, seconds spent per phase).
+def render_and_write(job: BuildJob, limits: BuildLimits,
+                     spare: storage.Spare | None = None) -> tuple[dict[str, Any], dict[str, float]]:
+    """Render the job's site and publish its folder, made from `spare` when it is one of the job's
+    previous build (`storage.publish`); (stats, seconds spent per phase).
 
     Raises RenderError (BuildLimitExceeded for a file or deployment over its
     size limit), NotFound (an unknown theme) and PublishFailed.
@@ -120,7 +123,8 @@ def render_and_write(job: BuildJob, limits: BuildLimits) -> tuple[dict[str, Any]
         progress.at("the deployment's files", "writing them")
         try:
             published = storage.publish(job.target, ((f.path, f.data, f.render_key) for f in result.files),
-                                        build_key, job.previous, stats, output, job.token)
+                                        build_key, job.previous, stats, output, job.token,
+                                        spare if attempt_keys is keys else None)
             break
         except ReuseFailed:
             continue
@@ -292,9 +296,15 @@ def main(conn: Connection, site_key: str, cache: Path | None, limits: BuildLimit
         _send(conn, ("error", _failure(exc, limits)))
         return
     unsaved = False  # a build succeeded since the last save
+    published: Path | None = None  # the folder of the last build: the next one's previous, usually
+    spare: storage.Spare | None = None
     while True:
-        # What builds learnt is saved once no job has come for SAVE_IDLE_S: deployments in a row
-        # (a burst of commits, an author's quick fixes) never wait for a save.
+        # While it waits, the process prepares the next build's folder (`storage.make_spare`: a
+        # job that comes meanwhile waits for the rest, which spares it more time in writing);
+        # then, once no job has come for SAVE_IDLE_S, it saves what builds learnt.
+        if spare is None and published is not None:
+            progress.at("the deployment's files", "preparing the next build's folder")
+            spare = storage.make_spare(published, uuid.uuid4().hex)
         if unsaved and not conn.poll(SAVE_IDLE_S):
             _save(site_key, kept)
             unsaved = False
@@ -303,13 +313,19 @@ def main(conn: Connection, site_key: str, cache: Path | None, limits: BuildLimit
         except EOFError:
             job = None
         if job is None:  # the worker let this process go, or gave up on its build (it could not read the commit)
+            if spare is not None:
+                storage.discard(spare)
             if unsaved:
                 _save(site_key, kept)
             return
-        message = _build(job, files, limits, restored)
+        message = _build(job, files, limits, restored, spare)
         restored = {"restored": 0, "restore_ms": 0, "warm": True}
         stay = message[0] == "ok" and may_stay(limits)
         _send(conn, (*message, stay) if message[0] == "ok" else message)
+        if spare is not None:
+            storage.discard(spare)  # after the message; nothing left when the build used it
+            spare = None
+        published = job.target if message[0] == "ok" else None
         unsaved = unsaved or message[0] == "ok"
         if not stay:
             if unsaved:  # what earlier builds learnt stays right after a failed one: entries are whole
@@ -325,8 +341,8 @@ def _send(conn: Connection, message: tuple[Any, ...]) -> None:
         os._exit(EXIT_MEMORY)
 
 
-def _build(job: BuildJob, files: dict[str, bytes], limits: BuildLimits,
-           restored: dict[str, Any]) -> tuple[Any, ...]:
+def _build(job: BuildJob, files: dict[str, bytes], limits: BuildLimits, restored: dict[str, Any],
+           spare: storage.Spare | None) -> tuple[Any, ...]:
     """Run one job: ("ok", stats, phases) or ("error", OpenBookError). `files` becomes its files."""
     if job.removed is None:
         files.clear()
@@ -335,7 +351,7 @@ def _build(job: BuildJob, files: dict[str, bytes], limits: BuildLimits,
     files.update(job.content)
     try:
         _limit_this_build(limits)
-        stats, phases = render_and_write(dataclasses.replace(job, content=files, removed=None), limits)
+        stats, phases = render_and_write(dataclasses.replace(job, content=files, removed=None), limits, spare)
         return ("ok", {**stats, "cache": restored}, phases)
     except BrokenProcessPool:
         os._exit(EXIT_POOL_KILLED)  # the worker reads the board: what the render processes were doing

@@ -82,6 +82,42 @@ def test_skipped_files_are_linked_from_the_previous_build_or_refused(tmp_path: P
     assert storage.previous_keys(None) == {}
 
 
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    """Every file (bytes) and folder (None) below `folder`, the manifest but its stats."""
+    found: dict[str, bytes | None] = {}
+    for path in folder.rglob("*"):
+        name = str(path.relative_to(folder))
+        found[name] = None if path.is_dir() else path.read_bytes()
+    manifest = json.loads(found.pop(storage.MANIFEST) or b"")
+    found["manifest files"] = json.dumps(manifest["files"], sort_keys=True).encode()
+    return found
+
+
+def test_a_spare_of_the_previous_build_becomes_the_same_folder_a_new_one_would_be(tmp_path: Path) -> None:
+    folder = storage.site_dir(tmp_path, WS, SITE)
+    old = storage.publish(folder / ("1" * 64), [*files("one"), *keyed([("gone/only/index.html", b"bye")])], "k1")
+    spare = storage.make_spare(old.path, "t")
+    assert spare is not None
+    # Changed, kept, skipped (by render key), added in a new folder, removed (with its folders).
+    outputs: list[Output] = [("guide/intro/index.html", None, files("one")[1][2]),
+                             *keyed([("index.html", b"<h1>two</h1>"), ("static/app.1234abcd.css", b"body{}"),
+                                     ("new/deep/index.html", b"new")])]
+    new = storage.publish(folder / ("2" * 64), outputs, "k2", previous=old.path, spare=spare)
+    assert (new.written, new.linked) == (2, 2) and not spare.path.exists()
+    fresh = storage.publish(folder / ("3" * 64), outputs, "k2", previous=old.path)
+    assert _tree(new.path) == _tree(fresh.path)
+    assert (old.path / "index.html").read_bytes() == b"<h1>one</h1>"  # the previous build is never written into
+    assert (old.path / "gone/only/index.html").read_bytes() == b"bye"
+    # A spare of another build is not used (and left for its owner to discard).
+    other = storage.make_spare(fresh.path, "u")
+    assert other is not None
+    again = storage.publish(folder / ("4" * 64), outputs, "k4", previous=old.path, spare=other)
+    assert _tree(again.path) == _tree(fresh.path) and other.path.exists()
+    storage.discard(other)
+    assert sorted(p.name for p in folder.iterdir()) == ["1" * 64, "2" * 64, "3" * 64, "4" * 64]
+    assert storage.make_spare(folder / ("5" * 64), "w") is None  # no build there
+
+
 @pytest.mark.parametrize("bad", ["/etc/passwd", "../escape.html", "a/../../b", "a//b", "",
                                  ".openbook-manifest.json", "a\\b", "a/./b"])
 def test_bad_output_paths_fail_without_touching_anything(tmp_path: Path, bad: str) -> None:
