@@ -72,6 +72,7 @@ from openbook.worker.child import Board, BuildJob
 Phases = dict[str, float]
 _EXIT_WAIT_S = 30.0  # a build process that sent its result gets this long to save its cache and exit
 _WATCH_S = 0.5  # how often the worker reads a building process's CPU time
+HELD_MAX_BYTES = 256 * 1024 * 1024  # a warm process's files the worker keeps, to send only what changed
 _TICKS = os.sysconf("SC_CLK_TCK")
 _Key = tuple[str, Path | None, BuildLimits]  # a site, its build cache, the limits: who may take a warm process
 
@@ -106,14 +107,16 @@ class BuildProcess:
         self._done = False
         self._closed = False
         self._stays = False  # the process may take another build (it said so with its result)
-        self._content: dict[str, bytes] | None = None  # the files of its last build, which it holds
+        self._builds = 0
+        # The files of its last build, which it holds (None: not kept here, over HELD_MAX_BYTES).
+        self._content: dict[str, bytes] | None = None
         self._ids: Mapping[str, str] = {}  # their blob ids, when the caller said
         self._expiry: asyncio.TimerHandle | None = None
 
     @property
     def warm(self) -> bool:
         """Whether this process built its site before (it restores nothing)."""
-        return self._content is not None
+        return self._builds > 0
 
     @property
     def blobs(self) -> dict[str, bytes]:
@@ -167,8 +170,9 @@ class BuildProcess:
         InternalError), and BuildLimitExceeded when it went over a limit.
         """
         sent = job
-        if self._content is not None:
+        if self._builds:
             self._deadline = asyncio.get_running_loop().time() + self._limits.wall_s
+        if self._content is not None:
             sent = _changes(self._content, self._ids, job, ids or {})
         cpu = _cpu_seconds(self._proc.pid)
         # Pickled in a thread, not on the event loop. OSError: the process is gone already
@@ -179,7 +183,11 @@ class BuildProcess:
         if message is not None and message[0] == "ok":
             self._done = True
             self._stays = message[3]
-            self._content, self._ids = job.content, ids or {}
+            self._builds += 1
+            # Kept for the next job (the process holds the same files); a site's files over the
+            # bound are sent whole and read again instead, rather than held by the worker too.
+            held = sum(map(len, job.content.values())) <= HELD_MAX_BYTES
+            self._content, self._ids = (job.content, ids or {}) if held else (None, {})
             return message[1], message[2]
         if message is not None:
             # It failed cleanly (and removed its temporary folder): it may save what its

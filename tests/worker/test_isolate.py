@@ -167,3 +167,14 @@ async def test_a_warm_build_process_takes_its_sites_next_build_within_the_same_l
     # (its builds' deployments did not wait for that).
     stats, _ = await run(_edit(second, 4, {"p5.md": b"# Page 5, edited\n"}), limits, cache)
     assert "warm" not in stats["cache"] and stats["cache"]["restored"] > 20 and stats["parsed"] == 1
+
+
+async def test_a_warm_process_whose_files_the_worker_does_not_keep_gets_them_all_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(isolate, "HELD_MAX_BYTES", 10)  # a site of large files: the worker keeps none
+    first = job(tmp_path, {"index.md": b"# Home\n", "a.md": b"# A\n", "b.md": b"# B\n"})
+    await run(first, BuildLimits())
+    second = _edit(first, 2, {"a.md": b"# A, edited\n", "b.md": b""})
+    stats, _ = await run(second, BuildLimits())
+    assert stats["cache"]["warm"] and stats["pages"] == 2
+    assert b"A, edited" in (second.target / "a/index.html").read_bytes() and not (second.target / "b").exists()
