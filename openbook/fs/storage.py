@@ -26,7 +26,6 @@ Everything here is blocking: the worker calls it through `asyncio.to_thread`.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import hashlib
 import json
@@ -40,18 +39,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from openbook.errors import BuildLimitExceeded, InternalError, PublishFailed, ReuseFailed
+from openbook.fs.writer import MANIFEST, TMP_PREFIX, Writer, exchange, fsync_dir
 
-MANIFEST = ".openbook-manifest.json"
 HOSTS = "_hosts"
 LIVE = "live"
 PREVIEWS = "previews"
-TMP_PREFIX = ".tmp-"
 PRUNED_PREFIX = f"{TMP_PREFIX}pruned-"
 SPARE_PREFIX = f"{TMP_PREFIX}spare-"
 _BUILD_NAME = re.compile(r"[0-9a-f]{64}")
 STALE_TMP_S = 3600.0
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +71,6 @@ class Published:
 
 def site_dir(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID) -> Path:
     return storage / str(workspace_id) / str(site_id)
-
-
-def _segments(path: str) -> list[str]:
-    parts = path.split("/")
-    if (not path or path.startswith("/") or "\0" in path or "\\" in path
-            or any(p in ("", ".", "..") for p in parts) or parts[0] == MANIFEST):
-        raise InternalError(f"the renderer produced an invalid output path {path!r}", {"path": path})
-    return parts
 
 
 @contextlib.contextmanager
@@ -115,131 +103,6 @@ def read_manifest(folder: Path) -> dict[str, object] | None:
     if not isinstance(data, dict):
         raise PublishFailed(f"{path} is corrupt: not a JSON object", {"path": str(path)})
     return data
-
-
-class _Writer:
-    """Creates files below one open root folder without ever following a symlink (a new folder,
-    or an `existing` one this module made: a spare)."""
-
-    def __init__(self, root: Path, existing: bool = False) -> None:
-        if not existing:
-            os.mkdir(root, 0o755)
-        self.root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        self._dirs: dict[str, int] = {"": self.root_fd}
-        # One syncfs() for the whole build instead of an fsync per file and per
-        # folder: a pretty-URL site has a folder per page, and thousands of
-        # fsyncs cost seconds. Both make everything durable before the rename.
-        self.batch_sync = _SYNCFS is not None
-
-    def _dir_fd(self, parts: list[str]) -> int:
-        key = ""
-        fd = self.root_fd
-        for part in parts:
-            child = f"{key}/{part}" if key else part
-            known = self._dirs.get(child)
-            if known is None:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(part, 0o755, dir_fd=fd)
-                known = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-                self._dirs[child] = known
-            key, fd = child, known
-        return fd
-
-    def write(self, path: str, data: bytes, *, checked: bool = True) -> None:
-        parts = _segments(path) if checked else path.split("/")
-        dfd = self._dir_fd(parts[:-1])
-        fd = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=dfd)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            if not self.batch_sync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-
-    def link(self, source: str, path: str) -> bool:
-        """Hard-link `source` (a regular file of an earlier build) as `path`; False if impossible."""
-        parts = _segments(path)
-        dfd = self._dir_fd(parts[:-1])
-        try:
-            os.link(source, parts[-1], dst_dir_fd=dfd, follow_symlinks=False)
-        except OSError as exc:
-            if exc.errno in (errno.EXDEV, errno.EMLINK, errno.ENOENT, errno.EPERM):
-                return False
-            raise
-        return True
-
-    def remove(self, paths: Iterable[str], prune: bool = True) -> None:
-        """Delete files of the folder, then (with `prune`) the folders that leaves empty."""
-        emptied: set[str] = set()
-        for path in paths:
-            parts = _segments(path)
-            os.unlink(parts[-1], dir_fd=self._dir_fd(parts[:-1]))
-            if prune:
-                emptied.update("/".join(parts[:i]) for i in range(1, len(parts)))
-        for folder in sorted(emptied, key=lambda f: f.count("/"), reverse=True):  # deepest first
-            fd = self._dirs.pop(folder, None)
-            if fd is not None:
-                os.close(fd)
-            parent, _, name = folder.rpartition("/")
-            try:
-                os.rmdir(name, dir_fd=self._dir_fd(parent.split("/") if parent else []))
-            except OSError as exc:
-                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                    raise
-
-    def sync_and_close(self) -> None:
-        if self.batch_sync:
-            _syncfs(self.root_fd)
-        else:
-            for fd in self._dirs.values():
-                os.fsync(fd)
-        for fd in self._dirs.values():
-            os.close(fd)
-        self._dirs.clear()
-
-    def close(self) -> None:
-        for fd in self._dirs.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        self._dirs.clear()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_SYNCFS = getattr(_LIBC, "syncfs", None)
-
-
-def _syncfs(fd: int) -> None:
-    """Flush the filesystem holding `fd`; an error (reported since Linux 5.8) fails the build."""
-    assert _SYNCFS is not None
-    if _SYNCFS(fd) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-
-
-def _exchange(a: Path, b: Path) -> None:
-    """Swap two folders atomically (Linux renameat2 RENAME_EXCHANGE)."""
-    renameat2 = getattr(_LIBC, "renameat2", None)
-    if renameat2 is not None:
-        if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-            return
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOSYS):
-            raise OSError(err, os.strerror(err), str(a))
-    # No atomic exchange on this filesystem: a short window where `b` is absent.
-    aside = b.with_name(f"{TMP_PREFIX}old-{uuid.uuid4().hex}")
-    os.rename(b, aside)
-    os.rename(a, b)
-    os.rename(aside, a)
 
 
 def remove_stale_temps(folder: Path, older_than_s: float = STALE_TMP_S) -> None:
@@ -300,7 +163,7 @@ def make_spare(build: Path, token: str) -> Spare | None:
         return None
     spare = Spare(build.parent / f"{SPARE_PREFIX}{build.name}-{token}", build, str(manifest.get("build_key")))
     try:
-        writer = _Writer(spare.path)
+        writer = Writer(spare.path)
     except OSError:
         return None
     root = str(build.resolve())
@@ -377,16 +240,16 @@ def _publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build
             prev_key = manifest.get("build_key")
     temp = temp_folder(target, token)
     held: dict[str, str] = {}  # files the folder holds already (a spare's): path → hash
-    writer: _Writer | None = None
+    writer: Writer | None = None
     if spare is not None and spare.source == previous and spare.build_key == prev_key:
         try:
             os.utime(spare.path)  # in use: not a stale temporary folder for another worker's cleanup
-            writer = _Writer(spare.path, existing=True)
+            writer = Writer(spare.path, existing=True)
             temp, held = spare.path, dict(prev_files)
         except OSError:
             writer = None  # gone meanwhile: a new folder, as without a spare
     if writer is None:
-        writer = _Writer(temp)
+        writer = Writer(temp)
     written = linked = total = 0
     hashes: dict[str, str] = {}
     keys: dict[str, str] = {}
@@ -430,11 +293,11 @@ def _publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build
         writer.write(MANIFEST, json.dumps(manifest).encode(), checked=False)
         writer.sync_and_close()
         if existing is not None or target.exists():
-            _exchange(temp, target)
+            exchange(temp, target)
             shutil.rmtree(temp, ignore_errors=True)
         else:
             os.rename(temp, target)
-        _fsync_dir(parent)
+        fsync_dir(parent)
     except BaseException:
         writer.close()
         shutil.rmtree(temp, ignore_errors=True)
@@ -459,7 +322,7 @@ def _replace_symlink(link: Path, target: str) -> None:
         with contextlib.suppress(OSError):  # cleaning up after the error being raised
             os.unlink(fresh)
         raise
-    _fsync_dir(link.parent)
+    fsync_dir(link.parent)
 
 
 def switch_live(storage: Path, workspace_id: uuid.UUID, site_id: uuid.UUID, commit_id: str) -> None:
