@@ -318,6 +318,7 @@ def main(conn: Connection, site_key: str, cache: Path | None, limits: BuildLimit
             if unsaved:
                 _save(site_key, kept)
             return
+        _send(conn, ("started",))  # the worker knows this process took the job (it did not die waiting)
         message = _build(job, files, limits, restored, spare)
         restored = {"restored": 0, "restore_ms": 0, "warm": True}
         stay = message[0] == "ok" and may_stay(limits)

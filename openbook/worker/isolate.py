@@ -24,7 +24,9 @@ process moves its soft limit), the worker kills it CPU_GRACE_S later
 (reading its CPU time every `_WATCH_S`), the kernel kills it at its
 lifetime limit (`child.lifetime_cpu_s`; it retires before that), and
 BUILD_WALL_S counts from the job's hand-off. A failed or killed build ends
-its process: the next one starts from the snapshot.
+its process: the next one starts from the snapshot. A process says when it
+takes a job ("started"): a warm one that died while it waited (the OOM
+killer) never does, and a new process takes the job in its place.
 
 How a build ends, and what the deployment's error says:
 
@@ -135,7 +137,8 @@ class BuildProcess:
             if warm._proc.is_alive():
                 warm._done = warm._closed = warm._stays = False
                 return warm
-            await warm._stop()
+            await warm._stop()  # it died while it waited (the OOM killer): a new one
+            shutil.rmtree(warm._board, ignore_errors=True)
         # The site's previous build may still be saving what it learnt: wait for it rather than
         # build cold (a snapshot takes a fraction of a second to write, a cold build seconds).
         for saving in [f for f in _finishing if f.site_key == site_key]:
@@ -169,17 +172,17 @@ class BuildProcess:
         Raises what the build met (RenderError, NotFound, PublishFailed,
         InternalError), and BuildLimitExceeded when it went over a limit.
         """
-        sent = job
         if self._builds:
             self._deadline = asyncio.get_running_loop().time() + self._limits.wall_s
-        if self._content is not None:
-            sent = _changes(self._content, self._ids, job, ids or {})
-        cpu = _cpu_seconds(self._proc.pid)
-        # Pickled in a thread, not on the event loop. OSError: the process is gone already
-        # (killed while restoring): its end says why.
-        with contextlib.suppress(OSError):
-            await asyncio.to_thread(self._conn.send, sent)
-        message, stopped = await self._outcome(cpu)
+        message, stopped = await self._hand_over(job, ids)
+        if message is None and stopped is None and self._builds:
+            # A warm process that died while it waited (the OOM killer) never took the job:
+            # a new process in its place takes it, as if there had been no warm one.
+            await self._stop()
+            self._replace_with(await BuildProcess.start(self._limits, self._site_key, self._key[1]))
+            message, stopped = await self._hand_over(job, ids)
+        if message is not None and message[0] == "started":  # else its setup failed: that is the outcome
+            message, stopped = await self._outcome(_cpu_seconds(self._proc.pid))
         if message is not None and message[0] == "ok":
             self._done = True
             self._stays = message[3]
@@ -198,6 +201,22 @@ class BuildProcess:
         await self._stop()
         await asyncio.to_thread(storage.remove_temp, job.target, job.token)
         raise _ended(self._proc, stopped, self._limits, Board.read(self._board))
+
+    async def _hand_over(self, job: BuildJob, ids: Mapping[str, str] | None) -> tuple[Any, str | None]:
+        """Send `job` (only what changed, to a process that holds the last job's files); the
+        process's ("started",), or None and why it did not come (`_outcome`)."""
+        sent = job if self._content is None else _changes(self._content, self._ids, job, ids or {})
+        # Pickled in a thread, not on the event loop. OSError: the process is gone already
+        # (killed while restoring): its end says why.
+        with contextlib.suppress(OSError):
+            await asyncio.to_thread(self._conn.send, sent)
+        return await self._outcome(None)
+
+    def _replace_with(self, other: BuildProcess) -> None:
+        """Become `other` (a new process for the same site), whose files are none yet."""
+        shutil.rmtree(self._board, ignore_errors=True)
+        self._proc, self._conn, self._board, self._deadline = other._proc, other._conn, other._board, other._deadline
+        self._builds, self._content, self._ids = 0, None, {}
 
     async def close(self) -> None:
         """Release the process: one whose build succeeded is kept warm for its site's next build

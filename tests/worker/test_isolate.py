@@ -6,6 +6,7 @@ The CPU-time limit is tested end to end, through a worker, in tests/pipeline/tes
 from __future__ import annotations
 
 import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -178,3 +179,14 @@ async def test_a_warm_process_whose_files_the_worker_does_not_keep_gets_them_all
     stats, _ = await run(second, BuildLimits())
     assert stats["cache"]["warm"] and stats["pages"] == 2
     assert b"A, edited" in (second.target / "a/index.html").read_bytes() and not (second.target / "b").exists()
+
+
+async def test_a_warm_process_that_died_while_it_waited_is_replaced_by_a_new_one(tmp_path: Path) -> None:
+    before = _build_processes()
+    first = job(tmp_path, {"index.md": b"# Home\n"})
+    await run(first, BuildLimits())
+    waiting = _build_processes() - before
+    assert len(waiting) == 1  # the site's build process, waiting for its next build
+    os.kill(waiting.pop(), signal.SIGKILL)  # as the OOM killer would
+    stats, _ = await run(_edit(first, 2, {"index.md": b"# Home, edited\n"}), BuildLimits())
+    assert "warm" not in stats["cache"] and stats["pages"] == 1
