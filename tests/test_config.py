@@ -73,21 +73,24 @@ def test_build_limits_and_concurrency_default_and_parse(tmp_path: Path) -> None:
     assert load_settings("worker", good_env(tmp_path) | {"BUILD_CACHE_PATH": str(elsewhere)}).build_cache_path \
         == elsewhere.resolve()
     env = good_env(tmp_path) | {"BUILD_CPU_S": "5", "BUILD_MEMORY_MB": "512", "BUILD_WALL_S": "30",
-                                "BUILD_MAX_FILE_MB": "8", "BUILD_MAX_OUTPUT_MB": "100", "WORKER_CONCURRENCY": "3"}
+                                "BUILD_MAX_FILE_MB": "8", "BUILD_MAX_OUTPUT_MB": "100", "WORKER_CONCURRENCY": "3",
+                                "BUILD_WARM_SITES": "0", "BUILD_WARM_IDLE_S": "60"}
     settings = load_settings("worker", env)
-    assert settings.build_limits == BuildLimits(cpu_s=5, memory_mb=512, wall_s=30, max_file_mb=8, max_output_mb=100)
+    assert settings.build_limits == BuildLimits(cpu_s=5, memory_mb=512, wall_s=30, max_file_mb=8, max_output_mb=100,
+                                                warm_sites=0, warm_idle_s=60)
     assert settings.worker_concurrency == 3
 
 
 def test_bad_build_limits_are_all_reported(tmp_path: Path) -> None:
     env = good_env(tmp_path) | {"BUILD_CPU_S": "0", "BUILD_MEMORY_MB": "lots", "BUILD_WALL_S": "-1",
                                 "BUILD_MAX_FILE_MB": "0", "WORKER_CONCURRENCY": "0",
-                                "BUILD_CACHE_PATH": str(tmp_path / "missing")}
+                                "BUILD_CACHE_PATH": str(tmp_path / "missing"), "BUILD_WARM_SITES": "-1",
+                                "BUILD_WARM_IDLE_S": "0"}
     with pytest.raises(ConfigError) as info:
         load_settings("worker", env)
     text = "\n".join(info.value.problems)
     for name in ("BUILD_CPU_S", "BUILD_MEMORY_MB", "BUILD_WALL_S", "BUILD_MAX_FILE_MB", "WORKER_CONCURRENCY",
-                 "BUILD_CACHE_PATH"):
+                 "BUILD_CACHE_PATH", "BUILD_WARM_SITES", "BUILD_WARM_IDLE_S"):
         assert name in text
     with pytest.raises(ConfigError, match=r"BUILD_MAX_FILE_MB .* must not exceed BUILD_MAX_OUTPUT_MB"):
         load_settings("worker", good_env(tmp_path) | {"BUILD_MAX_FILE_MB": "10", "BUILD_MAX_OUTPUT_MB": "5"})
