@@ -72,6 +72,7 @@ EXIT_POOL_KILLED = 4  # a render process was killed (the kernel: CPU hard limit,
 BOARD_SLOT = 1024  # bytes each process writes where it is in: one pwrite, read by the worker
 COMPACT_AT = 2  # a snapshot is written whole again once what was appended reaches 1/COMPACT_AT of it
 SAVE_IDLE_S = 1.0  # a warm process saves what it learnt once it has waited this long for a job
+WARM_MEMORY_SHARE = 0.5  # of BUILD_MEMORY_MB a warm process may hold between builds
 WARM_CPU_BUILDS = 2  # BUILD_CPU_S a warm process may use for later builds, in all: then it retires
 _PR_SET_PDEATHSIG = 1
 
@@ -187,9 +188,21 @@ def _cpu_used() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _address_space() -> int:
+    """Bytes of this process's address space (what RLIMIT_AS bounds)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def may_stay(limits: BuildLimits) -> bool:
-    """Whether this process may take another build: a whole BUILD_CPU_S, and its grace, are left."""
-    return limits.warm_sites > 0 and _cpu_used() + limits.cpu_s + CPU_GRACE_S <= lifetime_cpu_s(limits)
+    """Whether this process may take another build: a whole BUILD_CPU_S, and its grace, are left,
+    and what it holds leaves the next build most of BUILD_MEMORY_MB (a process that grew past
+    `WARM_MEMORY_SHARE` of it goes: a new one restores only the snapshot)."""
+    return (limits.warm_sites > 0 and _cpu_used() + limits.cpu_s + CPU_GRACE_S <= lifetime_cpu_s(limits)
+            and _address_space() <= limits.memory_mb * 1024 * 1024 * WARM_MEMORY_SHARE)
 
 
 def _apply_limits(limits: BuildLimits) -> None:

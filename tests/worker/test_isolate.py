@@ -20,7 +20,7 @@ from openbook.errors import BuildLimitExceeded
 from openbook.fs import storage
 from openbook.render import parallel
 from openbook.siteconf import SiteConfig
-from openbook.worker import isolate
+from openbook.worker import child, isolate
 from openbook.worker.child import BuildJob
 
 SITE = SiteConfig(root="", title="T", theme="book", base_url=None, html="escape", strict=False, params={},
@@ -190,3 +190,10 @@ async def test_a_warm_process_that_died_while_it_waited_is_replaced_by_a_new_one
     os.kill(waiting.pop(), signal.SIGKILL)  # as the OOM killer would
     stats, _ = await run(_edit(first, 2, {"index.md": b"# Home, edited\n"}), BuildLimits())
     assert "warm" not in stats["cache"] and stats["pages"] == 1
+
+
+def test_a_build_process_stays_warm_only_with_room_left_in_its_limits() -> None:
+    # Asked in this process, which holds ~60 MB of address space and has used little CPU.
+    assert child.may_stay(BuildLimits())
+    assert not child.may_stay(BuildLimits(memory_mb=64))  # it would hold over half of BUILD_MEMORY_MB
+    assert not child.may_stay(BuildLimits(warm_sites=0))
