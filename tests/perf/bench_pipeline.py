@@ -72,7 +72,8 @@ async def _deploy_rounds(api: str, token: str, rounds: int) -> list[float]:
     return samples
 
 
-async def _big_book_rounds(api: str, token: str, rounds: int) -> tuple[list[float], list[float], float]:
+async def _big_book_rounds(api: str, token: str, rounds: int
+                           ) -> tuple[list[float], list[float], float, list[dict[str, int]]]:
     """The generated 5,000-page book: one cold deployment, then one-page edits end to end."""
     book = generate_book(5000)
     headers = {"Authorization": f"Bearer {token}"}
@@ -84,7 +85,7 @@ async def _big_book_rounds(api: str, token: str, rounds: int) -> tuple[list[floa
         site = await (await http.post("/api/sites", json={"name": "Big", "slug": "big", "theme": "book",
                                                             "branch": "big", "auto_deploy": False})).json()
         page = next(p for p in sorted(book) if p.endswith(".md") and "index" not in p)
-        samples, reuse = [], []
+        samples, reuse, phases = [], [], []
         cold = 0.0
         for i in range(rounds + 1):
             if i:
@@ -99,7 +100,8 @@ async def _big_book_rounds(api: str, token: str, rounds: int) -> tuple[list[floa
                 samples.append(elapsed)
                 stats = got["stats"]
                 reuse.append(100 * stats["reused"] / (stats["reused"] + stats["rendered"]))
-    return samples, reuse, cold
+                phases.append(stats["phases_ms"])
+    return samples, reuse, cold, phases
 
 
 async def _wait(http: aiohttp.ClientSession, deployment_id: str) -> dict[str, Any]:
@@ -194,7 +196,7 @@ def run(pg: PostgresServer, base: Path, rounds: int = 15) -> list[Row]:
         workspace = asyncio.run(_workspace(pg.dsn))
         token = mint_token(JwtSettings("HS256", SECRET), workspace, "bench", ["admin"], 3600, time.time())
         samples = asyncio.run(_deploy_rounds(f"http://127.0.0.1:{port}", token, rounds))
-        big, reuse, cold = asyncio.run(_big_book_rounds(f"http://127.0.0.1:{port}", token, 5))
+        big, reuse, cold, phases = asyncio.run(_big_book_rounds(f"http://127.0.0.1:{port}", token, 5))
         gitops = asyncio.run(_gitops_rounds(f"http://127.0.0.1:{port}", token, 7))
     finally:
         for proc in procs:
@@ -208,7 +210,9 @@ def run(pg: PostgresServer, base: Path, rounds: int = 15) -> list[Row]:
         ("POST -> deployed, example book (p90)", "-", p90, None, ""),
         ("POST -> deployed, 5,000 pages, first build", "-", cold, None, "cold worker, nothing to reuse"),
         ("POST -> deployed, 5,000 pages, 1-page edit", "<= 1000 ms", statistics.median(big), None,
-         f"median of {len(big)}; {min(reuse):.2f}% of files reused (>= 99%)"),
+         f"median of {len(big)}; {min(reuse):.2f}% of files reused (>= 99%); median phases (ms): "
+         + ", ".join(f"{p} {statistics.median(r[p] for r in phases):.0f}"
+                     for p in ("start", "load", "build", "render", "write"))),
         ("commit -> live, 300 pages, 1-page edit", "<= 1000 ms", statistics.median(gitops["live"]),
          statistics.median(gitops["post"]), "peer: first release, commit + POST /api/deployments"),
         ("branch push -> preview deployed, same edit", "<= 1000 ms", statistics.median(gitops["preview"]),
