@@ -169,6 +169,8 @@ def make_spare(build: Path, token: str) -> Spare | None:
     root = str(build.resolve())
     try:
         if all(writer.link(f"{root}/{path}", path) for path in files):
+            if not writer.batch_sync:
+                writer.sync_and_close()  # folder by folder now: `publish` syncs only what it touches
             return spare
     except (OSError, InternalError):
         pass
