@@ -14,6 +14,7 @@ from openbook.render import search, templates
 from openbook.render.cache import SITE_CACHES, Kind, SiteCache, SiteCaches, Table, runtime
 from openbook.render.frames import Frames
 from openbook.render.links import LinkResolver
+from openbook.render.plan import ALL_URLS
 from tests.render.conftest import Build
 from tests.render.test_incremental import BOOK, keys
 
@@ -170,3 +171,19 @@ def test_what_one_build_learnt_applied_over_the_older_snapshot_serves_as_the_war
     SITE_CACHES.clear()
     assert again.files == build({**edited, "ref/cli.md": "# CLI\n\nNewer text."}, site_key="b",
                                 previous=keys(patched.result)).files
+
+
+def test_an_edit_that_moves_no_page_reuses_the_list_of_every_page_url(build: Build) -> None:
+    SITE_CACHES.clear()
+    first = build(BOOK, site_key="a")
+
+    def all_urls() -> tuple[dict[str, str], str] | None:
+        with SITE_CACHES.site("a") as cache:
+            return cache.get(ALL_URLS, None)
+
+    kept = all_urls()
+    assert kept is not None and "ref/cli.md" in kept[0]  # the book theme's contents page calls url_for()
+    second = build({**BOOK, "ref/cli.md": "# CLI\n\nNew text."}, site_key="a", previous=keys(first.result))
+    assert (again := all_urls()) is not None and again[1] is kept[1]
+    build({**BOOK, "ref/new.md": "# New\n"}, site_key="a", previous=keys(second.result))
+    assert (moved := all_urls()) is not None and "ref/new.md" in moved[0] and moved[1] != kept[1]
