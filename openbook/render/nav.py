@@ -67,6 +67,7 @@ class Nav:
     broken: list[tuple[str, int, str]] = field(default_factory=list)  # (nav file, line, target)
 
     _index: dict[str, int] = field(default_factory=dict)
+    _json: str | None = None  # `to_json`, once made (a navigation's items never change)
 
     def __post_init__(self) -> None:
         for item, trail in _walk(self.items, ()):
@@ -98,7 +99,9 @@ class Nav:
         def enc(items: tuple[NavItem, ...]) -> list[object]:
             return [[i.title, url(i), enc(i.children), i.kind, i.number] for i in items]
 
-        return json.dumps(enc(self.items), ensure_ascii=False, separators=(",", ":"))
+        if self._json is None:
+            self._json = json.dumps(enc(self.items), ensure_ascii=False, separators=(",", ":"))
+        return self._json
 
 
 def _walk(

@@ -13,7 +13,9 @@ import pytest
 from openbook.render import search, templates
 from openbook.render.cache import SITE_CACHES, Kind, SiteCache, SiteCaches, Table, runtime
 from openbook.render.frames import Frames
+from openbook.render.gather import FOLDER_NAV
 from openbook.render.links import LinkResolver
+from openbook.render.nav import Nav
 from openbook.render.plan import ALL_URLS
 from tests.render.conftest import Build
 from tests.render.test_incremental import BOOK, keys
@@ -187,3 +189,22 @@ def test_an_edit_that_moves_no_page_reuses_the_list_of_every_page_url(build: Bui
     assert (again := all_urls()) is not None and again[1] is kept[1]
     build({**BOOK, "ref/new.md": "# New\n"}, site_key="a", previous=keys(second.result))
     assert (moved := all_urls()) is not None and "ref/new.md" in moved[0] and moved[1] != kept[1]
+
+
+def test_an_edit_that_changes_no_title_order_or_url_reuses_the_folders_navigation(build: Build) -> None:
+    SITE_CACHES.clear()
+    first = build(OTHER, site_key="f")  # no SUMMARY.md: the navigation comes from the folders
+
+    def nav() -> Nav:
+        with SITE_CACHES.site("f") as cache:
+            kept = cache.get(FOLDER_NAV, None)
+        assert kept is not None
+        return kept[1]
+
+    made = nav()
+    second = build({**OTHER, "one.md": "# One\n\nOther words."}, site_key="f", previous=keys(first.result))
+    assert nav() is made
+    third = build({**OTHER, "one.md": "# Won\n"}, site_key="f", previous=keys(second.result))
+    assert nav() is not made and "Won" in nav().to_json()
+    SITE_CACHES.clear()
+    assert build({**OTHER, "one.md": "# Won\n"}, site_key="g", previous=keys(second.result)).files == third.files
