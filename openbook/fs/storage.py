@@ -28,13 +28,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import os
 import re
 import shutil
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,11 +150,13 @@ class Spare:
     path: Path
     source: Path  # the build folder it copies
     build_key: str  # that folder's when it was copied
+    linked: int  # how many of its files, the first in its manifest's order (all, unless stopped)
 
 
-def make_spare(build: Path, token: str) -> Spare | None:
+def make_spare(build: Path, token: str, stop: Callable[[], bool] = lambda: False) -> Spare | None:
     """A spare of build folder `build` beside it (its folders made, its files hard-linked), or None
-    when it holds no complete build or the spare could not be made."""
+    when it holds no complete build or the spare could not be made. `stop` is asked before each
+    file: once it says so, the spare is left as far as it got, which `publish` completes."""
     try:
         manifest = read_manifest(build)
     except PublishFailed:
@@ -161,23 +164,28 @@ def make_spare(build: Path, token: str) -> Spare | None:
     files = manifest.get("files") if manifest is not None else None
     if manifest is None or not isinstance(files, dict):
         return None
-    spare = Spare(build.parent / f"{SPARE_PREFIX}{build.name}-{token}", build, str(manifest.get("build_key")))
+    path = build.parent / f"{SPARE_PREFIX}{build.name}-{token}"
     try:
-        writer = Writer(spare.path)
+        writer = Writer(path)
     except OSError:
         return None
     root = str(build.resolve())
+    linked = 0
     try:
-        if all(writer.link(f"{root}/{path}", path) for path in files):
-            if not writer.batch_sync:
-                writer.sync_and_close()  # folder by folder now: `publish` syncs only what it touches
-            return spare
+        for name in files:
+            if stop():
+                break
+            if not writer.link(f"{root}/{name}", name):
+                raise FileNotFoundError(name)
+            linked += 1
+        if not writer.batch_sync:
+            writer.sync_and_close()  # folder by folder now: `publish` syncs only what it touches
+        return Spare(path, build, str(manifest.get("build_key")), linked)
     except (OSError, InternalError):
-        pass
+        discard(Spare(path, build, "", 0))
+        return None
     finally:
         writer.close()
-    discard(spare)
-    return None
 
 
 def discard(spare: Spare) -> None:
@@ -247,7 +255,7 @@ def _publish(target: Path, files: Iterable[tuple[str, bytes | None, str]], build
         try:
             os.utime(spare.path)  # in use: not a stale temporary folder for another worker's cleanup
             writer = Writer(spare.path, existing=True)
-            temp, held = spare.path, dict(prev_files)
+            temp, held = spare.path, dict(itertools.islice(prev_files.items(), spare.linked))
         except OSError:
             writer = None  # gone meanwhile: a new folder, as without a spare
     if writer is None:

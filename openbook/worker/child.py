@@ -312,12 +312,12 @@ def main(conn: Connection, site_key: str, cache: Path | None, limits: BuildLimit
     published: Path | None = None  # the folder of the last build: the next one's previous, usually
     spare: storage.Spare | None = None
     while True:
-        # While it waits, the process prepares the next build's folder (`storage.make_spare`: a
-        # job that comes meanwhile waits for the rest, which spares it more time in writing);
-        # then, once no job has come for SAVE_IDLE_S, it saves what builds learnt.
+        # While it waits, the process prepares the next build's folder (`storage.make_spare`,
+        # left as far as it got when a job comes: publishing completes it); then, once no job
+        # has come for SAVE_IDLE_S, it saves what builds learnt.
         if spare is None and published is not None:
             progress.at("the deployment's files", "preparing the next build's folder")
-            spare = storage.make_spare(published, uuid.uuid4().hex)
+            spare = storage.make_spare(published, uuid.uuid4().hex, lambda: conn.poll(0))
         if unsaved and not conn.poll(SAVE_IDLE_S):
             _save(site_key, kept)
             unsaved = False

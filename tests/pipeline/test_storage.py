@@ -108,14 +108,20 @@ def test_a_spare_of_the_previous_build_becomes_the_same_folder_a_new_one_would_b
     assert _tree(new.path) == _tree(fresh.path)
     assert (old.path / "index.html").read_bytes() == b"<h1>one</h1>"  # the previous build is never written into
     assert (old.path / "gone/only/index.html").read_bytes() == b"bye"
+    # A spare stopped halfway (a job came) is completed by publishing.
+    calls = iter(range(100))
+    half = storage.make_spare(old.path, "h", lambda: next(calls) >= 2)
+    assert half is not None and half.linked == 2
+    done = storage.publish(folder / ("5" * 64), outputs, "k5", previous=old.path, spare=half)
+    assert _tree(done.path) == _tree(fresh.path) and not half.path.exists()
     # A spare of another build is not used (and left for its owner to discard).
     other = storage.make_spare(fresh.path, "u")
     assert other is not None
     again = storage.publish(folder / ("4" * 64), outputs, "k4", previous=old.path, spare=other)
     assert _tree(again.path) == _tree(fresh.path) and other.path.exists()
     storage.discard(other)
-    assert sorted(p.name for p in folder.iterdir()) == ["1" * 64, "2" * 64, "3" * 64, "4" * 64]
-    assert storage.make_spare(folder / ("5" * 64), "w") is None  # no build there
+    assert sorted(p.name for p in folder.iterdir()) == ["1" * 64, "2" * 64, "3" * 64, "4" * 64, "5" * 64]
+    assert storage.make_spare(folder / ("6" * 64), "w") is None  # no build there
 
 
 @pytest.mark.parametrize("bad", ["/etc/passwd", "../escape.html", "a/../../b", "a//b", "",
